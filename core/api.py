@@ -1,0 +1,83 @@
+"""The NinjaAPI instance: routers, health and error shapes from docs/api.md."""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema, Status
+from ninja.errors import HttpError, Throttled
+
+from core.health import health_report
+from signup.api import router as signup_router
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Payshift signup API",
+    version="1.0.0",
+    description="Signup and onboarding. Contract: docs/api.md.",
+    urls_namespace="api-v1",
+)
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class HealthOut(Schema):
+    status: str
+    database: str
+    broker: str
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": "Request body is too large. Send at most 32 KiB of JSON."},
+        status=413,
+    )
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    wait = f" Try again in {int(exc.wait) + 1} seconds." if exc.wait else ""
+    return api.create_response(
+        request, {"detail": f"Too many requests from your network.{wait}"}, status=429
+    )
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    if exc.status_code == 400 and message.startswith("Cannot parse request body"):
+        message = (
+            "Request body is not valid JSON. Send a JSON object with "
+            "Content-Type: application/json."
+        )
+    return api.create_response(request, {"detail": message}, status=exc.status_code)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    """A dropped or unreachable database is an outage, not a bug: 503, no traceback."""
+    logger.error("request path=%s outcome=db-unavailable error=%s", request.path, exc)
+    response = api.create_response(
+        request,
+        {"detail": "The service is briefly unavailable. Please retry in a few seconds."},
+        status=503,
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
+@api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["health"])
+def health(request: HttpRequest):
+    """Checks the database and the broker, each with a short timeout."""
+    report = health_report()
+    return Status(200 if report["status"] == "ok" else 503, report)
+
+
+api.add_router("/signup", signup_router)

@@ -1,0 +1,66 @@
+"""The outbox (jobs as rows, written in the caller's transaction) and notifications."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Outbox(models.Model):
+    """One background job: an email to send or an announcement to make.
+
+    PENDING -> SENDING (claimed by one worker) -> SENT, or FAILED after the
+    last retry. enqueued_at tells a row whose enqueue failed (NULL) from one
+    waiting in a long queue; claimed_at lets a worker own a row while sending.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=40)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "outbox"
+        indexes = [
+            models.Index(
+                fields=["state", "created_at"],
+                name="outbox_unfinished_idx",
+                condition=models.Q(state__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.state})"
+
+
+class Notification(models.Model):
+    """An in-app notification. dedupe_key makes announcing idempotent."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    dedupe_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "dedupe_key"], name="notification_once"),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="notification_feed_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for user {self.user_id}"

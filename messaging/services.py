@@ -1,0 +1,137 @@
+"""Delivery: claim an outbox row, do its job, record the outcome.
+
+A row is claimed (PENDING -> SENDING) by one UPDATE before any work, so two
+workers holding the same message (a retry, a relay re-enqueue, a redelivery
+after a crash) cannot both send it. A claim older than the claim timeout is
+presumed dead (its worker was killed) and may be taken over.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from messaging.models import Notification, Outbox
+from messaging.senders import build_email
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_claim(*, outbox_id: int) -> Outbox | None:
+    """Own the row for sending, or None if it is done or owned by a live worker."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
+    claimed = Outbox.objects.filter(
+        Q(state=Outbox.State.PENDING) | Q(state=Outbox.State.SENDING, claimed_at__lt=stale),
+        pk=outbox_id,
+    ).update(state=Outbox.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        logger.info("deliver outbox=%s outcome=skipped reason=not-claimable", outbox_id)
+        return None
+    return Outbox.objects.select_related("user").get(pk=outbox_id)
+
+
+def outbox_mark_sent(*, row: Outbox) -> None:
+    Outbox.objects.filter(pk=row.pk).update(
+        state=Outbox.State.SENT, sent_at=timezone.now(), last_error=""
+    )
+
+
+def outbox_release(*, row: Outbox, error: str, final: bool) -> None:
+    """Give the row back after a failure: PENDING for a retry, FAILED after the last."""
+    state = Outbox.State.FAILED if final else Outbox.State.PENDING
+    Outbox.objects.filter(pk=row.pk, state=Outbox.State.SENDING).update(
+        state=state, last_error=error[:2000], claimed_at=None, enqueued_at=timezone.now()
+    )
+
+
+def outbox_requeue(*, ids: list[int] | None = None, states=(Outbox.State.FAILED,)) -> int:
+    """Put failed rows back to pending; the relay (or a caller) enqueues them."""
+    rows = Outbox.objects.filter(state__in=states)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    return rows.update(state=Outbox.State.PENDING, enqueued_at=None, claimed_at=None)
+
+
+def _run_claimed(row: Outbox, job, *, final_attempt: bool) -> None:
+    try:
+        job(row)
+    except Exception as exc:
+        outbox_release(row=row, error=f"{type(exc).__name__}: {exc}", final=final_attempt)
+        logger.warning(
+            "deliver outbox=%s kind=%s attempt=%s outcome=%s error=%r",
+            row.pk,
+            row.kind,
+            row.attempts,
+            "failed" if final_attempt else "retry",
+            exc,
+        )
+        raise
+    outbox_mark_sent(row=row)
+    logger.info("deliver outbox=%s kind=%s attempt=%s outcome=sent", row.pk, row.kind, row.attempts)
+
+
+def email_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
+    """Build and send the row's email through Django's email backend (SMTP)."""
+    row = outbox_claim(outbox_id=outbox_id)
+    if row is None:
+        return
+
+    def send(row: Outbox) -> None:
+        message = build_email(row.kind, row.user)
+        if message is not None:
+            message.send(fail_silently=False)
+
+    _run_claimed(row, send, final_attempt=final_attempt)
+
+
+def new_user_announce(*, outbox_id: int, final_attempt: bool = False) -> None:
+    """A welcome for the new user and a notice for every admin: one INSERT.
+
+    Idempotent by (user, dedupe_key): a second run inserts nothing. Queries
+    are constant for up to NOTIFICATION_BATCH_SIZE admins.
+    """
+    row = outbox_claim(outbox_id=outbox_id)
+    if row is None:
+        return
+
+    def announce(row: Outbox) -> None:
+        new_user = row.user
+        key = f"new_user:{new_user.pk}"
+        admin_ids = (
+            get_user_model()
+            .objects.filter(is_staff=True, is_active=True)
+            .exclude(pk=new_user.pk)
+            .values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        notifications = [
+            Notification(
+                user_id=new_user.pk,
+                kind="welcome",
+                title="Welcome to Payshift",
+                body="Your account is ready. Verify your email to start using it.",
+                dedupe_key=key,
+                created_at=now,
+            )
+        ] + [
+            Notification(
+                user_id=admin_id,
+                kind="new_user",
+                title="New signup",
+                body=f"{new_user.email} signed up.",
+                dedupe_key=key,
+                created_at=now,
+            )
+            for admin_id in admin_ids
+        ]
+        with transaction.atomic():
+            Notification.objects.bulk_create(
+                notifications, batch_size=settings.NOTIFICATION_BATCH_SIZE, ignore_conflicts=True
+            )
+
+    _run_claimed(row, announce, final_attempt=final_attempt)

@@ -1,0 +1,123 @@
+"""A real SMTP server (aiosmtpd) that keeps what it receives: for development and tests.
+
+    python -m messaging.sink --port 1025 [--store mail.jsonl] [--quiet]
+
+Prints each message (development), appends it as a JSON line to --store
+(load tests read codes from there), and in-process keeps them in .messages.
+It can also refuse mail (fail_with = "451 ...") to play an SMTP outage.
+"""
+
+import argparse
+import json
+import re
+import signal
+import threading
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+CODE_RE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
+
+
+def plain_body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def code_in(text: str) -> str | None:
+    """The 6-digit number standing alone on a line, as the email promises."""
+    match = CODE_RE.search(text)
+    return match.group(1) if match else None
+
+
+class SinkHandler:
+    def __init__(self, *, store: str | None = None, echo: bool = False) -> None:
+        self.messages: list[dict] = []
+        self.store = store
+        self.echo = echo
+        self.fail_with: str | None = None
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        if self.fail_with:
+            return self.fail_with
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        body = plain_body(message)
+        record = {
+            "to": [addr.lower() for addr in envelope.rcpt_tos],
+            "from": envelope.mail_from,
+            "subject": str(message["subject"]),
+            "body": body,
+            "code": code_in(body),
+            "received_at": time.time(),
+        }
+        with self._lock:
+            self.messages.append(record)
+            if self.store:
+                with open(self.store, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+        if self.echo:
+            print(f"--- mail to {', '.join(record['to'])}: {record['subject']}\n{body}", flush=True)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[dict]:
+        with self._lock:
+            return [m for m in self.messages if address.lower() in m["to"]]
+
+
+class MailSink:
+    """Start/stop an SMTP sink on a port in this process (a context manager)."""
+
+    def __init__(self, port: int = 0, *, store: str | None = None, echo: bool = False) -> None:
+        self.handler = SinkHandler(store=store, echo=echo)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or _free_port())
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def __enter__(self) -> "MailSink":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.handler.to(address)
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(
+            f"expected {count} mail(s) to {address}, got {self.handler.to(address)}"
+        )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--store", help="append each message as a JSON line to this file")
+    parser.add_argument("--quiet", action="store_true", help="do not print messages")
+    args = parser.parse_args()
+    with MailSink(args.port, store=args.store, echo=not args.quiet) as sink:
+        print(f"SMTP sink listening on 127.0.0.1:{sink.port}", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Dramatiq actors: they receive an outbox id and call a service. No logic here.
+
+Retries: exponential backoff (Dramatiq's Retries middleware). On the last
+attempt the service marks the row FAILED with its error before the message
+goes to the dead-letter queue, so nothing is dropped silently.
+"""
+
+import dramatiq
+from django.conf import settings
+from dramatiq.middleware import CurrentMessage
+
+from messaging import services
+
+RETRY_OPTIONS = {
+    "max_retries": settings.OUTBOX_MAX_RETRIES,
+    "min_backoff": settings.OUTBOX_MIN_BACKOFF_MS,
+    "max_backoff": settings.OUTBOX_MAX_BACKOFF_MS,
+    "time_limit": 60_000,
+}
+
+
+def _is_final_attempt() -> bool:
+    message = CurrentMessage.get_current_message()
+    if message is None:  # called directly, e.g. from a test or a shell
+        return False
+    return message.options.get("retries", 0) >= settings.OUTBOX_MAX_RETRIES
+
+
+@dramatiq.actor(queue_name="email", **RETRY_OPTIONS)
+def send_email(outbox_id: int) -> None:
+    services.email_deliver(outbox_id=outbox_id, final_attempt=_is_final_attempt())
+
+
+@dramatiq.actor(queue_name="notifications", **RETRY_OPTIONS)
+def announce_new_user(outbox_id: int) -> None:
+    services.new_user_announce(outbox_id=outbox_id, final_attempt=_is_final_attempt())

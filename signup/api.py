@@ -1,0 +1,69 @@
+"""The signup endpoints: parse, call one service, shape the answer."""
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Status
+
+from core.throttles import ClientIPThrottle
+from signup import services
+from signup.schemas import EmailIn, ErrorOut, PendingOut, SignupIn, VerifiedOut, VerifyIn
+
+router = Router(tags=["signup"])
+
+INVALID_CODE = "Invalid or expired code."
+
+
+@router.post(
+    "",
+    response={202: PendingOut, 429: ErrorOut},
+    throttle=ClientIPThrottle("signup"),
+    summary="Sign up with email and password",
+)
+def signup(request: HttpRequest, payload: SignupIn):
+    """Same 202 whether the address is new or taken; the code comes by email."""
+    services.user_signup(
+        email=payload.email, password=payload.password, full_name=payload.full_name
+    )
+    return Status(202, PendingOut(email=payload.email))
+
+
+@router.post(
+    "/verify",
+    response={200: VerifiedOut, 400: ErrorOut, 429: ErrorOut},
+    throttle=ClientIPThrottle("signup-verify"),
+    summary="Verify the emailed code",
+)
+def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
+    outcome = services.email_code_verify(email=payload.email, code=payload.code)
+    if outcome is services.VerifyOutcome.VERIFIED:
+        return Status(200, VerifiedOut(email=payload.email))
+    if outcome is services.VerifyOutcome.LOCKED:
+        response["Retry-After"] = str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)
+        return Status(
+            429,
+            {
+                "detail": "This code has had too many wrong attempts and no longer works. "
+                "Request a new code with /api/v1/signup/resend."
+            },
+        )
+    return Status(400, {"detail": INVALID_CODE})
+
+
+@router.post(
+    "/resend",
+    response={202: PendingOut, 429: ErrorOut},
+    throttle=ClientIPThrottle("signup-resend"),
+    summary="Email a fresh code",
+)
+def resend(request: HttpRequest, response: HttpResponse, payload: EmailIn):
+    limit = services.email_code_resend(email=payload.email)
+    if not limit.allowed:
+        response["Retry-After"] = str(limit.retry_after)
+        return Status(
+            429,
+            {
+                "detail": "A code was sent to this address recently. Check your inbox, "
+                f"or try again in {limit.retry_after} seconds."
+            },
+        )
+    return Status(202, PendingOut(email=payload.email))

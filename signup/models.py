@@ -1,0 +1,129 @@
+"""Accounts: the user, its profile and wallet, verification codes, address limits."""
+
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    """Creates users with their profile and wallet (createsuperuser, shell, tests)."""
+
+    use_in_migrations = True
+
+    def get_by_email(self, email: str):
+        return self.get(**self.email_lookup(email))
+
+    @staticmethod
+    def email_lookup(email: str) -> dict:
+        """A lookup that uses the Lower(email) unique index on every backend."""
+        return {"email_lower": email.lower()}
+
+    def get_by_natural_key(self, username: str):
+        """Login by email, case-insensitively (the account's identity)."""
+        return self.get_by_email(username)
+
+    def get_queryset(self):
+        return super().get_queryset().alias(email_lower=Lower("email"))
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        from signup.services import user_accounts_ensure
+
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        user_accounts_ensure(user=user)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("email_verified_at", timezone.now())
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Email is the login; unique case-insensitively at the database level."""
+
+    email = models.EmailField(max_length=254)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+        indexes = [models.Index(fields=["is_staff"], name="user_is_staff_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    full_name = models.CharField(max_length=150, blank=True)
+
+    def __str__(self) -> str:
+        return self.full_name or f"profile of user {self.user_id}"
+
+
+class Wallet(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="wallet")
+    balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    currency = models.CharField(max_length=3, default="USD")
+
+    def __str__(self) -> str:
+        return f"{self.balance} {self.currency}"
+
+
+class VerificationCode(models.Model):
+    """A 6-digit code, stored only as its keyed hash (see signup.codes)."""
+
+    class Purpose(models.TextChoices):
+        VERIFY_EMAIL = "verify_email"
+        LOGIN = "login"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="codes")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "purpose", "-created_at"], name="code_user_latest_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} code for user {self.user_id}"
+
+
+class AddressLimit(models.Model):
+    """Codes asked for one address in the last hour, for every address.
+
+    Kept for unknown addresses too, so the 429s of resend cannot tell which
+    addresses have accounts. A row per address, locked while it is updated:
+    atomic across processes, and independent of Redis.
+    """
+
+    email = models.CharField(max_length=254, unique=True)  # lower-cased
+    recent = models.JSONField(default=list)  # epoch seconds, newest last
+
+    def __str__(self) -> str:
+        return self.email

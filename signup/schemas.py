@@ -1,0 +1,77 @@
+"""Request and response bodies (docs/api.md), validated by ninja/pydantic.
+
+Bad input is a 422 with the failing field in loc and a message a person can
+act on: email syntax from email-validator, password policy from Django's
+AUTH_PASSWORD_VALIDATORS (with the email and name for the similarity check).
+"""
+
+from types import SimpleNamespace
+from typing import Literal
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from email_validator import EmailNotValidError, validate_email
+from ninja import Field, Schema
+from pydantic import ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+
+def normalize_email(value: str) -> str:
+    """Syntax-checked address with the domain lower-cased (no DNS lookups)."""
+    if len(value) > 254:
+        raise PydanticCustomError("email_too_long", "Email address must be at most 254 characters.")
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise PydanticCustomError(
+            "email_invalid", "Enter a valid email address: {reason}", {"reason": str(exc)}
+        ) from None
+    return result.normalized
+
+
+class EmailIn(Schema):
+    email: str = Field(..., max_length=254, examples=["ada@example.com"])
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+
+class SignupIn(EmailIn):
+    full_name: str = Field("", max_length=150, examples=["Ada Lovelace"])
+    password: str = Field(..., min_length=1, max_length=4096)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        user = SimpleNamespace(
+            email=info.data.get("email", ""), full_name=info.data.get("full_name", "")
+        )
+        try:
+            validate_password(value, user=user)
+        except DjangoValidationError as exc:
+            raise PydanticCustomError(
+                "password_policy",
+                "Choose a stronger password: {reason}",
+                {"reason": " ".join(exc.messages)},
+            ) from None
+        return value
+
+
+class VerifyIn(EmailIn):
+    code: str = Field(..., min_length=1, max_length=32, examples=["042917"])
+
+
+class PendingOut(Schema):
+    status: Literal["verification_pending"] = "verification_pending"
+    email: str
+
+
+class VerifiedOut(Schema):
+    status: Literal["verified"] = "verified"
+    email: str
+
+
+class ErrorOut(Schema):
+    detail: str
