@@ -37,6 +37,8 @@ def _clean_redis():
 def mail_sink(settings):
     """A real SMTP server (aiosmtpd) that Django's SMTP backend sends to."""
     with MailSink() as sink:
+        # pytest-django swaps in the locmem backend; this test wants real SMTP.
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"
         settings.EMAIL_PORT = sink.port
         yield sink

@@ -10,7 +10,9 @@ Which rows:
   enqueue failed, or the web process died between commit and enqueue;
 - pending and enqueued longer ago than OUTBOX_STALE_SECONDS: the message was
   lost (Redis restarted empty); a merely slow queue is younger than that;
-- sending with a claim older than the claim timeout: the worker died.
+- sending with a claim older than the claim timeout: the worker died; once,
+  not on every pass: only if no message was sent since the claim (or that
+  one is stale too), so a deep queue does not fill with copies of it.
 """
 
 import logging
@@ -19,7 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging.models import Outbox
@@ -30,17 +32,18 @@ logger = logging.getLogger(__name__)
 
 def relay_due_rows() -> Q:
     now = timezone.now()
+    stale = now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS)
     return (
         Q(
             state=Outbox.State.PENDING,
             enqueued_at__isnull=True,
             created_at__lt=now - timedelta(seconds=settings.OUTBOX_GRACE_SECONDS),
         )
+        | Q(state=Outbox.State.PENDING, enqueued_at__lt=stale)
         | Q(
-            state=Outbox.State.PENDING,
-            enqueued_at__lt=now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS),
-        )
-        | Q(
+            Q(enqueued_at__isnull=True)
+            | Q(enqueued_at__lt=F("claimed_at"))
+            | Q(enqueued_at__lt=stale),
             state=Outbox.State.SENDING,
             claimed_at__lt=now - timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS),
         )

@@ -20,10 +20,15 @@ RETRY_OPTIONS = {
 
 
 def _is_final_attempt() -> bool:
+    """True when the Retries middleware will dead-letter this message if it fails.
+
+    Same limit as Retries: the message's own max_retries, else the actor's.
+    """
     message = CurrentMessage.get_current_message()
     if message is None:  # called directly, e.g. from a test or a shell
         return False
-    return message.options.get("retries", 0) >= settings.OUTBOX_MAX_RETRIES
+    max_retries = message.options.get("max_retries", RETRY_OPTIONS["max_retries"])
+    return message.options.get("retries", 0) >= max_retries
 
 
 @dramatiq.actor(queue_name="email", **RETRY_OPTIONS)

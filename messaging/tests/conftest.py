@@ -1,0 +1,149 @@
+"""Fixtures of the messaging tests: users and outbox rows, a private Redis
+server that a test may stop and start, and a way to point this process's
+broker (and cache) at it."""
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import _scripts
+
+from core.broker import fast_fail_redis
+from messaging.models import Outbox
+from signup.models import User
+from signup.services import VERIFICATION_EMAIL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mail_sink(mail_sink, settings):
+    """The root mail_sink, with Django's SMTP backend really in use.
+
+    Django's test set-up (pytest-django) swaps EMAIL_BACKEND for locmem, so
+    without this nothing would reach the SMTP server in this process.
+    """
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    return mail_sink
+
+
+@pytest.fixture
+def make_user():
+    """A user with profile and wallet; no password hash (fast)."""
+    count = iter(range(1, 1_000_000))
+
+    def make(email: str | None = None, **extra) -> User:
+        return User.objects.create_user(email or f"user{next(count)}@example.com", None, **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_row(make_user):
+    def make(kind: str = VERIFICATION_EMAIL, user: User | None = None, **fields) -> Outbox:
+        return Outbox.objects.create(kind=kind, user=user or make_user(), **fields)
+
+    return make
+
+
+def point_broker_at(monkeypatch, url: str) -> None:
+    """Make this process's Dramatiq broker talk to another Redis.
+
+    The broker's Lua scripts are bound to the client they were registered
+    with, so replacing .client alone would still enqueue on the old server.
+    """
+    broker = dramatiq.get_broker()
+    client = fast_fail_redis(url)
+    monkeypatch.setattr(broker, "client", client)
+    monkeypatch.setattr(
+        broker, "scripts", {name: client.register_script(s) for name, s in _scripts.items()}
+    )
+
+
+def queued_ids(queue: str) -> list[int]:
+    """The outbox ids carried by the messages waiting in a queue of the real broker."""
+    broker = dramatiq.get_broker()
+    raw = broker.client.hvals(f"{broker.namespace}:{queue}.msgs")
+    return sorted(json.loads(message)["args"][0] for message in raw)
+
+
+def dead_letter_count(queue: str) -> int:
+    broker = dramatiq.get_broker()
+    return broker.client.zcard(f"{broker.namespace}:{queue}.XQ")
+
+
+class RedisServer:
+    """A redis-server process of our own, on a fixed port, that can be
+    stopped and started again (an outage), with no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = open(self.workdir / "redis.log", "a")  # noqa: SIM115 (closed with the process)
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: the broker-outage tests need it")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def worker_log(tmp_path: Path) -> str:
+    """Everything the test's worker subprocesses wrote (for failure messages)."""
+    return "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))

@@ -1,0 +1,83 @@
+"""Writing outbox rows and enqueueing them on commit, on the real Redis broker."""
+
+import json
+import time
+
+import dramatiq
+import pytest
+from django.db import transaction
+
+from core.breaker import broker_breaker
+from messaging.models import Outbox
+from messaging.outbox import ANNOUNCE_NEW_USER, outbox_add_on_commit, outbox_enqueue_committed
+from messaging.tests.conftest import free_port, point_broker_at, queued_ids
+from signup.services import VERIFICATION_EMAIL
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_are_enqueued_after_commit_with_their_id_only(
+    make_user, django_capture_on_commit_callbacks
+):
+    user = make_user()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        email, announce = outbox_add_on_commit(
+            user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER]
+        )
+        assert queued_ids("email") == []  # nothing before the commit
+    assert len(callbacks) == 1
+
+    assert queued_ids("email") == [email.pk]
+    assert queued_ids("notifications") == [announce.pk]
+    broker = dramatiq.get_broker()
+    [raw] = broker.client.hvals(f"{broker.namespace}:email.msgs")
+    message = json.loads(raw)
+    assert (message["actor_name"], message["args"], message["kwargs"]) == (
+        "send_email",
+        [email.pk],
+        {},
+    )
+    for row in (email, announce):
+        row.refresh_from_db()
+        assert row.state == Outbox.State.PENDING
+        assert row.enqueued_at is not None
+
+
+def test_nothing_is_enqueued_when_the_transaction_rolls_back(
+    make_user, django_capture_on_commit_callbacks
+):
+    user = make_user()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL])
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+
+    assert callbacks == []
+    assert queued_ids("email") == []
+    assert not Outbox.objects.exists()
+
+
+def test_broker_down_leaves_rows_pending_never_enqueued(make_row, monkeypatch, broker_queue_size):
+    rows = [make_row(), make_row(kind=ANNOUNCE_NEW_USER)]
+    point_broker_at(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")
+
+    assert outbox_enqueue_committed(rows) == []
+
+    assert broker_breaker.is_open
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.state, row.enqueued_at) == (Outbox.State.PENDING, None)
+
+    # While the breaker is open, the broker is not even tried: no wait at all.
+    started = time.perf_counter()
+    assert outbox_enqueue_committed(rows) == []
+    assert time.perf_counter() - started < 0.05
+
+    monkeypatch.undo()
+    broker_breaker.reset()
+    assert outbox_enqueue_committed(rows) == [r.pk for r in rows]
+    assert broker_queue_size("email") == 1
+    assert broker_queue_size("notifications") == 1

@@ -1,0 +1,205 @@
+"""The outbox relay: which rows it enqueues again, outages, several relays at once."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from conftest import wait_until
+from core.breaker import broker_breaker
+from messaging import relay
+from messaging.middleware import RelayMiddleware
+from messaging.models import Outbox
+from messaging.outbox import ANNOUNCE_NEW_USER
+from messaging.relay import relay_once
+from messaging.tests.conftest import free_port, point_broker_at, queued_ids
+
+GRACE, STALE, CLAIM = 10, 300, 90
+
+
+@pytest.fixture(autouse=True)
+def _outbox_timings(settings):
+    settings.OUTBOX_GRACE_SECONDS = GRACE
+    settings.OUTBOX_STALE_SECONDS = STALE
+    settings.OUTBOX_CLAIM_TIMEOUT_SECONDS = CLAIM
+
+
+def ago(seconds: float):
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+@pytest.mark.django_db
+def test_a_row_never_enqueued_is_relayed_after_the_grace_only(make_row):
+    due = make_row(created_at=ago(GRACE + 1))
+    young = make_row(created_at=ago(GRACE - 2))
+
+    assert relay_once() == 1
+
+    assert queued_ids("email") == [due.pk]
+    due.refresh_from_db()
+    assert due.enqueued_at is not None
+    assert due.state == Outbox.State.PENDING
+    young.refresh_from_db()
+    assert young.enqueued_at is None
+    # Enqueued once: the next pass leaves it alone.
+    assert relay_once() == 0
+    assert queued_ids("email") == [due.pk]
+
+
+@pytest.mark.django_db
+def test_announcements_go_to_their_own_queue(make_row):
+    row = make_row(kind=ANNOUNCE_NEW_USER, created_at=ago(GRACE + 1))
+    assert relay_once() == 1
+    assert queued_ids("notifications") == [row.pk]
+    assert queued_ids("email") == []
+
+
+@pytest.mark.django_db
+def test_a_row_enqueued_long_ago_is_relayed_but_not_one_waiting_in_a_long_queue(make_row):
+    lost = make_row(created_at=ago(STALE + 60), enqueued_at=ago(STALE + 1))
+    waiting = make_row(created_at=ago(STALE + 60), enqueued_at=ago(STALE - 30))
+
+    assert relay_once() == 1
+
+    assert queued_ids("email") == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.enqueued_at > ago(5)
+    waiting.refresh_from_db()
+    assert waiting.enqueued_at < ago(STALE - 31)
+
+
+@pytest.mark.django_db
+def test_a_stale_claim_is_relayed_once_but_not_a_live_one(make_row):
+    dead = make_row(
+        state=Outbox.State.SENDING,
+        created_at=ago(600),
+        enqueued_at=ago(500),
+        claimed_at=ago(CLAIM + 1),
+    )
+    make_row(
+        state=Outbox.State.SENDING,
+        created_at=ago(600),
+        enqueued_at=ago(500),
+        claimed_at=ago(CLAIM - 5),
+    )
+
+    assert relay_once() == 1
+
+    assert queued_ids("email") == [dead.pk]
+    dead.refresh_from_db()
+    assert dead.enqueued_at > ago(5)
+    # While that message waits in the queue, later passes do not pile up copies.
+    assert relay_once() == 0
+    assert queued_ids("email") == [dead.pk]
+    # If that message is lost as well, the row is relayed again once it is stale.
+    Outbox.objects.filter(pk=dead.pk).update(enqueued_at=ago(STALE + 1))
+    assert relay_once() == 1
+
+
+@pytest.mark.django_db
+def test_finished_rows_are_left_alone(make_row):
+    for state in (Outbox.State.SENT, Outbox.State.FAILED):
+        make_row(state=state, created_at=ago(STALE * 2))
+        make_row(state=state, created_at=ago(STALE * 2), enqueued_at=ago(STALE * 2))
+    assert relay_once() == 0
+    assert queued_ids("email") == []
+
+
+@pytest.mark.django_db
+def test_rows_are_relayed_in_batches(make_row):
+    rows = [make_row(created_at=ago(GRACE + 1)) for _ in range(5)]
+    assert relay_once(batch=2) == 2
+    assert relay_once(batch=2) == 2
+    assert relay_once(batch=2) == 1
+    assert relay_once(batch=2) == 0
+    assert queued_ids("email") == sorted(r.pk for r in rows)
+
+
+@pytest.mark.django_db
+def test_broker_unreachable_leaves_rows_alone_and_recovers_by_itself(
+    make_row, monkeypatch, settings
+):
+    settings.REDIS_BREAKER_SECONDS = 0.3
+    row = make_row(created_at=ago(GRACE + 1))
+    with monkeypatch.context() as patch:
+        point_broker_at(patch, f"redis://127.0.0.1:{free_port()}/0")
+
+        assert relay_once() == 0
+        assert broker_breaker.is_open
+        assert relay_once() == 0  # breaker open: not even tried
+        row.refresh_from_db()
+        assert (row.state, row.enqueued_at) == (Outbox.State.PENDING, None)
+
+    # The broker is back; the breaker closes after its open time, no reset.
+    assert relay_once() == 0
+    time.sleep(0.35)
+    assert relay_once() == 1
+    assert queued_ids("email") == [row.pk]
+    row.refresh_from_db()
+    assert row.enqueued_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_at_once_never_enqueue_the_same_row_twice(make_row, monkeypatch):
+    rows = [make_row(created_at=ago(GRACE + 1)) for _ in range(60)]
+    enqueue = relay.outbox_enqueue_committed
+
+    def slow_enqueue(batch):
+        time.sleep(0.2)  # hold the row locks long enough for the other relay to run
+        return enqueue(batch)
+
+    monkeypatch.setattr(relay, "outbox_enqueue_committed", slow_enqueue)
+    start = threading.Barrier(2)
+    done: dict[str, list[int]] = {}
+    errors = []
+
+    def run(name: str) -> None:
+        counts = []
+        try:
+            start.wait()
+            while count := relay_once(batch=10):
+                counts.append(count)
+        except Exception as exc:  # reported below, in the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+            done[name] = counts
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert sum(map(sum, done.values())) == 60
+    # Both relays did work, at the same time.
+    assert done["a"], done
+    assert done["b"], done
+    assert queued_ids("email") == sorted(r.pk for r in rows)  # each exactly once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_middleware_runs_the_relay_in_a_thread(make_row, settings):
+    settings.OUTBOX_RELAY_INTERVAL_SECONDS = 0.1
+    row = make_row(created_at=ago(GRACE + 1))
+    middleware = RelayMiddleware()
+
+    middleware.after_worker_boot(broker=None, worker=None)
+    try:
+        [thread] = [t for t in threading.enumerate() if t.name == "outbox-relay"]
+        wait_until(lambda: Outbox.objects.get(pk=row.pk).enqueued_at, timeout=5)
+        assert queued_ids("email") == [row.pk]
+    finally:
+        middleware.before_worker_shutdown(broker=None, worker=None)
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_no_relay_thread_when_the_interval_is_zero(settings):
+    settings.OUTBOX_RELAY_INTERVAL_SECONDS = 0
+    RelayMiddleware().after_worker_boot(broker=None, worker=None)
+    assert [t for t in threading.enumerate() if t.name == "outbox-relay"] == []
