@@ -1,0 +1,95 @@
+"""The on-call commands: queue_status and outbox_requeue."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from messaging.models import Outbox
+from messaging.tests.conftest import point_broker_at, queued_ids
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_queue_status_reports_queues_and_outbox_states(make_row):
+    make_row()
+    make_row(state=Outbox.State.SENT, sent_at=timezone.now())
+    make_row(state=Outbox.State.FAILED, last_error="SMTPDataError: 554 no")
+    old = make_row()
+    Outbox.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=7))
+
+    output = run("queue_status")
+
+    assert "email" in output
+    assert "notifications" in output
+    assert "pending=2" in output
+    assert "sent=1" in output
+    assert "failed=1" in output
+    assert "oldest unfinished: 7m ago" in output
+    assert "never enqueued: 2" in output
+    assert "554 no" in output
+
+
+def test_queue_status_still_reports_the_outbox_while_redis_is_down(monkeypatch, make_row):
+    make_row()
+    point_broker_at(monkeypatch, "redis://127.0.0.1:1/0")
+
+    output = run("queue_status")
+
+    assert "broker: unreachable" in output
+    assert "pending=1" in output
+
+
+def test_outbox_requeue_dry_run_changes_nothing(make_row):
+    row = make_row(state=Outbox.State.FAILED, last_error="boom")
+
+    output = run("outbox_requeue", "--all-failed", "--dry-run")
+
+    assert f"#{row.pk}" in output
+    assert "would be re-queued" in output
+    row.refresh_from_db()
+    assert row.state == Outbox.State.FAILED
+
+
+def test_outbox_requeue_puts_failed_rows_back_and_enqueues_them(make_row):
+    failed = make_row(state=Outbox.State.FAILED, last_error="boom")
+    other = make_row(state=Outbox.State.FAILED, last_error="boom")
+    sent = make_row(state=Outbox.State.SENT)
+
+    output = run("outbox_requeue", "--id", str(failed.pk))
+
+    assert "1 row(s) back to pending" in output
+    failed.refresh_from_db()
+    other.refresh_from_db()
+    sent.refresh_from_db()
+    assert failed.state == Outbox.State.PENDING
+    assert failed.enqueued_at is not None
+    assert other.state == Outbox.State.FAILED
+    assert sent.state == Outbox.State.SENT
+    assert queued_ids("email") == [failed.pk]
+
+
+def test_outbox_requeue_stuck_takes_only_dead_claims(make_row, settings):
+    now = timezone.now()
+    dead = make_row(state=Outbox.State.SENDING, claimed_at=now - timedelta(hours=1))
+    live = make_row(state=Outbox.State.SENDING, claimed_at=now)
+
+    run("outbox_requeue", "--stuck")
+
+    dead.refresh_from_db()
+    live.refresh_from_db()
+    assert dead.state == Outbox.State.PENDING
+    assert live.state == Outbox.State.SENDING
+
+
+def test_outbox_requeue_requires_a_selection():
+    with pytest.raises(CommandError, match="Say which rows"):
+        call_command("outbox_requeue")
