@@ -75,6 +75,15 @@ if SILK_ENABLED:
     MIDDLEWARE.insert(0, "silk.middleware.SilkyMiddleware")
     SILKY_AUTHENTICATION = True
     SILKY_AUTHORISATION = True  # staff only (silk's default permission check)
+    # Silk's login_required sends anonymous users to LOGIN_URL; the project's
+    # only login page is the admin's (the default /accounts/login/ is a 404).
+    LOGIN_URL = "admin:login"
+    # Silk stores request bodies; "code" keeps verification codes out of its
+    # pages (docs/api.md: codes are never in a log or an admin page).
+    SILKY_SENSITIVE_KEYS = {
+        *("username", "api", "token", "key", "secret", "password", "signature"),  # silk's
+        "code",
+    }
     SILKY_PYTHON_PROFILER = env_bool("SILK_PYTHON_PROFILER")
     SILKY_META = True
 
@@ -238,6 +247,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 
 LOGGING = {

@@ -93,7 +93,7 @@ def new_user_announce(*, outbox_id: int, final_attempt: bool = False) -> None:
     """A welcome for the new user and a notice for every admin: one INSERT.
 
     Idempotent by (user, dedupe_key): a second run inserts nothing. Queries
-    are constant for up to NOTIFICATION_BATCH_SIZE admins.
+    are constant for up to NOTIFICATION_BATCH_SIZE admins (plus the welcome).
     """
     row = outbox_claim(outbox_id=outbox_id)
     if row is None:
@@ -131,7 +131,9 @@ def new_user_announce(*, outbox_id: int, final_attempt: bool = False) -> None:
         ]
         with transaction.atomic():
             Notification.objects.bulk_create(
-                notifications, batch_size=settings.NOTIFICATION_BATCH_SIZE, ignore_conflicts=True
+                notifications,
+                batch_size=settings.NOTIFICATION_BATCH_SIZE + 1,
+                ignore_conflicts=True,
             )
 
     _run_claimed(row, announce, final_attempt=final_attempt)

@@ -1,0 +1,86 @@
+"""The worker side, called as the actors call it: reported, with query counts.
+
+The announcement's query count must not grow with the number of admins (it
+writes all their notifications in bulk); that is asserted, not just reported.
+"""
+
+import pytest
+from django.db import connection
+
+from benchmarks.data import population, unverified_user
+from benchmarks.gate import QueryCounter, gate
+from messaging.models import Notification, Outbox
+from messaging.outbox import ANNOUNCE_NEW_USER
+from messaging.services import email_deliver, new_user_announce
+from signup.services import VERIFICATION_EMAIL
+
+# claim (UPDATE), load row + user, admin ids, INSERT notifications, mark sent.
+ANNOUNCE_QUERIES = 5
+# claim, load row + user, code: kill old ones (UPDATE) + INSERT, mark sent.
+EMAIL_QUERIES = 5
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def outbox_row_setup(kind: str, password_hash: str):
+    """A committed outbox row for a new user, as signup leaves it for the worker."""
+
+    def setup():
+        user = unverified_user(password_hash=password_hash)
+        return (), {"outbox_id": Outbox.objects.create(kind=kind, user=user).pk}
+
+    return setup
+
+
+@pytest.mark.benchmark(group="worker: announce new user")
+@pytest.mark.parametrize(
+    ("admins", "rounds"),
+    [
+        pytest.param(1, 100, id="1-admin"),
+        pytest.param(100, 100, id="100-admins"),
+        pytest.param(10_000, 10, id="10000-admins"),
+    ],
+)
+def test_new_user_announce(benchmark, rows, password_hash, admins, rounds):
+    population(users=0, admins=admins, password_hash=password_hash)
+    counter = QueryCounter()
+
+    with connection.execute_wrapper(counter):
+        benchmark.pedantic(
+            counter.wrap(new_user_announce),
+            setup=outbox_row_setup(ANNOUNCE_NEW_USER, password_hash),
+            rounds=rounds,
+            warmup_rounds=1,
+        )
+
+    gate(benchmark, rows, queries=counter.label)  # report the figures even if the count grew
+    calls = len(counter.per_call)
+    assert Outbox.objects.filter(state=Outbox.State.SENT).count() == calls
+    assert Notification.objects.filter(kind="new_user").count() == admins * calls
+    assert set(counter.per_call) == {ANNOUNCE_QUERIES}, (
+        f"announce ran {counter.label} queries with {admins} admins; "
+        f"expected {ANNOUNCE_QUERIES} whatever the number of admins"
+    )
+
+
+@pytest.mark.benchmark(group="worker: email")
+def test_email_deliver(benchmark, rows, password_hash, mail_sink, settings):
+    """Build the verification email (issuing its code) and send it to a real SMTP sink."""
+    # pytest-django's test environment swaps in the locmem backend; send for real.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    counter = QueryCounter()
+
+    with connection.execute_wrapper(counter):
+        benchmark.pedantic(
+            counter.wrap(email_deliver),
+            setup=outbox_row_setup(VERIFICATION_EMAIL, password_hash),
+            rounds=100,
+            warmup_rounds=5,
+        )
+
+    calls = len(counter.per_call)
+    assert Outbox.objects.filter(state=Outbox.State.SENT).count() == calls
+    assert len(mail_sink.handler.messages) == calls
+    assert all(message["code"] for message in mail_sink.handler.messages)
+    assert set(counter.per_call) == {EMAIL_QUERIES}, counter.label
+    gate(benchmark, rows, queries=counter.label)

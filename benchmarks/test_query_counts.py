@@ -1,0 +1,118 @@
+"""The query-count gate: each request runs a fixed, written-down list of statements.
+
+The same whether 0, 1 or 500 users and admins exist: nothing on the request
+path may loop over rows. A new query (an N+1, a signal, a lazy load) fails the
+test with the statements listed. CaptureQueriesContext sees what PostgreSQL
+sees, transaction control included; transaction=True so the on-commit
+enqueue (and its UPDATE) runs as in production.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from benchmarks.data import PASSWORD, fresh_email, population, unverified_user, user_with_code
+from benchmarks.gate import Row
+from core.sqlshape import sql_shape
+
+EXPECTED = {
+    "signup": [
+        "BEGIN",
+        "INSERT signup_user",
+        "INSERT signup_profile",
+        "INSERT signup_wallet",
+        "SELECT signup_addresslimit FOR UPDATE",
+        "SAVEPOINT",
+        "INSERT signup_addresslimit",
+        "RELEASE SAVEPOINT",
+        "INSERT messaging_outbox (both rows, one statement)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+    "verify": [
+        "BEGIN",
+        "SELECT signup_user by Lower(email)",
+        "SELECT signup_verificationcode FOR UPDATE (latest live)",
+        "UPDATE signup_verificationcode SET used_at",
+        "UPDATE signup_user SET email_verified_at",
+        "COMMIT",
+    ],
+    "resend": [
+        "BEGIN",
+        "SELECT signup_addresslimit FOR UPDATE",
+        "SAVEPOINT",
+        "INSERT signup_addresslimit",
+        "RELEASE SAVEPOINT",
+        "SELECT signup_user by Lower(email)",
+        "INSERT messaging_outbox",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+}
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def signup_body(password_hash: str) -> dict:
+    return {"email": fresh_email(), "password": PASSWORD, "full_name": "Bench User"}
+
+
+def verify_body(password_hash: str) -> dict:
+    user, code = user_with_code(password_hash=password_hash)
+    return {"email": user.email, "code": code}
+
+
+def resend_body(password_hash: str) -> dict:
+    return {"email": unverified_user(password_hash=password_hash).email}
+
+
+REQUESTS = {
+    "signup": ("/api/v1/signup", signup_body, 202),
+    "verify": ("/api/v1/signup/verify", verify_body, 200),
+    "resend": ("/api/v1/signup/resend", resend_body, 202),
+}
+
+
+def listing(queries: list[dict]) -> str:
+    """Numbered statements; a run of one shape (an N+1) is folded into one line."""
+    runs: list[list] = []  # [first number, last number, shape, first sql]
+    for n, query in enumerate(queries, 1):
+        shape = sql_shape(query["sql"])
+        if runs and runs[-1][2] == shape:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n, shape, query["sql"]])
+    lines = []
+    for first, last, _, sql in runs:
+        number = f"{first:2}." if first == last else f"{first}-{last}. ({last - first + 1}x)"
+        lines.append(f"  {number} {sql[:300]}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("existing", [0, 1, 500], ids=lambda n: f"{n}-users-and-admins")
+@pytest.mark.parametrize("endpoint", list(REQUESTS))
+def test_query_count(endpoint, existing, api, password_hash, rows):
+    population(users=existing, admins=existing, password_hash=password_hash)
+    path, make_body, status = REQUESTS[endpoint]
+    body = make_body(password_hash)
+
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post_json(path, body)
+
+    assert response.status_code == status, response.content
+    queries = captured.captured_queries
+    expected = EXPECTED[endpoint]
+    rows.append(
+        Row(
+            name=f"POST {path} [{existing} users+admins]",
+            group="query count",
+            queries=str(len(queries)),
+            gate="pass" if len(queries) == len(expected) else "FAIL",
+        )
+    )
+    assert len(queries) == len(expected), (
+        f"POST {path} ran {len(queries)} statements, the gate allows {len(expected)} "
+        f"(with {existing} users and {existing} admins).\n"
+        f"Ran:\n{listing(queries)}\n"
+        "Expected:\n" + "\n".join(f"  {n:2}. {q}" for n, q in enumerate(expected, 1))
+    )
