@@ -1,17 +1,20 @@
 """The NinjaAPI instance: routers, health and error shapes from docs/api.md."""
 
 import logging
+import math
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import HttpError, Throttled
+from ninja.errors import HttpError, Throttled, ValidationError
 
 from core.health import health_report
 from signup.api import router as signup_router
 
 logger = logging.getLogger(__name__)
+
+NOT_JSON = "Request body is not valid JSON. Send a JSON object with Content-Type: application/json."
 
 api = NinjaAPI(
     title="Payshift signup API",
@@ -35,14 +38,22 @@ class HealthOut(Schema):
 def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return api.create_response(
         request,
-        {"detail": "Request body is too large. Send at most 32 KiB of JSON."},
+        {"detail": "Request body is too large. Send at most 64 KiB of JSON."},
         status=413,
     )
 
 
+@api.exception_handler(ValidationError)
+def invalid_body(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """422 with the field errors; an empty body is not JSON at all, so 400."""
+    if request.method in {"POST", "PUT", "PATCH"} and not request.body.strip():
+        return api.create_response(request, {"detail": NOT_JSON}, status=400)
+    return api.create_response(request, {"detail": exc.errors}, status=422)
+
+
 @api.exception_handler(Throttled)
 def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
-    wait = f" Try again in {int(exc.wait) + 1} seconds." if exc.wait else ""
+    wait = f" Try again in {math.ceil(exc.wait)} seconds." if exc.wait else ""
     return api.create_response(
         request, {"detail": f"Too many requests from your network.{wait}"}, status=429
     )
@@ -52,10 +63,7 @@ def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     message = str(exc)
     if exc.status_code == 400 and message.startswith("Cannot parse request body"):
-        message = (
-            "Request body is not valid JSON. Send a JSON object with "
-            "Content-Type: application/json."
-        )
+        message = NOT_JSON
     return api.create_response(request, {"detail": message}, status=exc.status_code)
 
 

@@ -217,9 +217,10 @@ SIGNUP_CODE_TTL_SECONDS = 10 * 60
 SIGNUP_CODE_MAX_ATTEMPTS = 5
 SIGNUP_CODE_COOLDOWN_SECONDS = 60
 SIGNUP_CODES_PER_HOUR = 5
-# Largest accepted request body: a 4096-character password with a 254-char
-# email and 150-char name fits in well under 16 KiB even fully escaped.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024
+# Largest accepted request body: a 4096-character password of non-BMP
+# characters sent as \u-escaped surrogate pairs is ~48 KiB; with a 254-char
+# email and a 150-char name, every valid body fits in 64 KiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # --- Outbox ---------------------------------------------------------------
 OUTBOX_GRACE_SECONDS = env_float("OUTBOX_GRACE_SECONDS", 10)  # never enqueued

@@ -48,6 +48,16 @@ class ClientIPThrottle(AnonRateThrottle):
     def get_cache_key(self, request: HttpRequest) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
+    def wait(self) -> float:
+        """Seconds until the oldest request on record leaves the window.
+
+        ninja's wait() is None when more requests are on record than the
+        rate allows (the rate was lowered), and a 429 must carry Retry-After.
+        """
+        if not self.history:
+            return float(self.duration or 1)
+        return max(1.0, self.duration - (self.now - self.history[-1]))
+
     def allow_request(self, request: HttpRequest) -> bool:
         rate = settings.RATE_LIMIT_PER_IP.strip().lower()
         if rate in OFF:

@@ -19,13 +19,20 @@ class WalletInline(admin.StackedInline):
     readonly_fields = ("balance", "currency")
 
 
-class UserCreationForm(AdminUserCreationForm):
+class NormalizedEmailMixin:
+    """Store the address as the API does (domain lower-cased): one form of it everywhere."""
+
+    def clean_email(self) -> str:
+        return User.objects.normalize_email(self.cleaned_data["email"])
+
+
+class UserCreationForm(NormalizedEmailMixin, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
 
 
-class UserEditForm(UserChangeForm):
+class UserEditForm(NormalizedEmailMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"

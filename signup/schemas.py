@@ -16,6 +16,18 @@ from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 
+class _Applicant(SimpleNamespace):
+    """The would-be user, as UserAttributeSimilarityValidator reads it.
+
+    The validator names the similar attribute through user._meta.get_field;
+    a bare namespace has no _meta, so a password like the email was a 500.
+    """
+
+    _meta = SimpleNamespace(
+        get_field=lambda name: SimpleNamespace(verbose_name=name.replace("_", " "))
+    )
+
+
 def normalize_email(value: str) -> str:
     """Syntax-checked address with the domain lower-cased (no DNS lookups)."""
     if len(value) > 254:
@@ -42,10 +54,20 @@ class SignupIn(EmailIn):
     full_name: str = Field("", max_length=150, examples=["Ada Lovelace"])
     password: str = Field(..., min_length=1, max_length=4096)
 
+    @field_validator("full_name")
+    @classmethod
+    def _full_name(cls, value: str) -> str:
+        """PostgreSQL text cannot hold NUL: a 422 here, not a DataError (500) later."""
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "null_character", "Full name may not contain null (\\x00) characters."
+            )
+        return value
+
     @field_validator("password")
     @classmethod
     def _password(cls, value: str, info: ValidationInfo) -> str:
-        user = SimpleNamespace(
+        user = _Applicant(
             email=info.data.get("email", ""), full_name=info.data.get("full_name", "")
         )
         try:

@@ -1,0 +1,122 @@
+"""Fixtures and helpers for the signup tests (the shared ones live in /conftest.py)."""
+
+import json
+
+import pytest
+
+from messaging.models import Notification, Outbox
+from signup import services
+from signup.hashers import Argon2idHasher
+from signup.models import AddressLimit, Profile, User, VerificationCode, Wallet
+
+SIGNUP = "/api/v1/signup"
+VERIFY = "/api/v1/signup/verify"
+RESEND = "/api/v1/signup/resend"
+
+PASSWORD = "correct horse battery staple"
+INVALID_CODE = {"detail": "Invalid or expired code."}
+
+
+@pytest.fixture(autouse=True)
+def _no_ip_limit(settings):
+    """The per-IP limit is tested on its own (test_rate_limit.py); elsewhere it
+    would make a test depend on how many requests it happens to send."""
+    settings.RATE_LIMIT_PER_IP = "off"
+
+
+def make_user(email: str, *, verified: bool = False, password: str = PASSWORD, **extra) -> User:
+    """An account as the manager makes it (profile and wallet, no limit row)."""
+    if verified:
+        from django.utils import timezone
+
+        extra["email_verified_at"] = timezone.now()
+    return User.objects.create_user(email, password, **extra)
+
+
+def issue_code(user: User) -> str:
+    """What the worker does when it sends the verification email."""
+    return services.verification_code_issue(
+        user=user, purpose=VerificationCode.Purpose.VERIFY_EMAIL
+    )
+
+
+def outbox_kinds(user: User | None = None) -> list[str]:
+    rows = Outbox.objects.order_by("pk")
+    if user is not None:
+        rows = rows.filter(user=user)
+    return list(rows.values_list("kind", flat=True))
+
+
+def row_counts() -> dict[str, int]:
+    """Every table a signup request may write to."""
+    return {
+        model.__name__: model.objects.count()
+        for model in (User, Profile, Wallet, VerificationCode, AddressLimit, Outbox, Notification)
+    }
+
+
+def error_detail_is_list_of_field_errors(body: dict) -> bool:
+    """The documented 422 shape: {"detail": [{"loc": [...], "msg": str, "type": str}, ...]}."""
+    detail = body.get("detail")
+    return (
+        set(body) == {"detail"}
+        and isinstance(detail, list)
+        and len(detail) > 0
+        and all(
+            isinstance(item, dict)
+            and isinstance(item.get("loc"), list)
+            and isinstance(item.get("msg"), str)
+            and item["msg"]
+            and isinstance(item.get("type"), str)
+            and item["type"]
+            for item in detail
+        )
+    )
+
+
+def is_plain_detail(response) -> bool:
+    """The documented 400/413/429 shape: {"detail": "<a message for people>"}."""
+    body = json.loads(response.content)
+    return set(body) == {"detail"} and isinstance(body["detail"], str) and body["detail"] != ""
+
+
+class Clock:
+    """A stand-in for the time module in signup.limits: now only moves when told."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freeze the clock of the per-address limits (signup.limits)."""
+    import time
+
+    fake = Clock(float(int(time.time())))  # whole seconds: exact arithmetic at boundaries
+    monkeypatch.setattr("signup.limits.time", fake)
+    return fake
+
+
+class HasherSpy:
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+@pytest.fixture
+def hasher_spy(monkeypatch):
+    """Counts calls to the production hasher's encode; the real one still runs."""
+    spy = HasherSpy()
+    original = Argon2idHasher.encode
+
+    def encode(self, password, salt):
+        spy.calls += 1
+        return original(self, password, salt)
+
+    monkeypatch.setattr(Argon2idHasher, "encode", encode)
+    return spy

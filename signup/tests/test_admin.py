@@ -1,0 +1,239 @@
+"""Every way of making a user gives it one profile and one wallet; the admin pages
+work for a superuser, are closed to others, and never show a code or its hash."""
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from messaging.models import Notification, Outbox
+from signup.models import Profile, User, VerificationCode, Wallet
+from signup.tests.conftest import PASSWORD, issue_code, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_one_profile_and_wallet(user: User) -> None:
+    assert Profile.objects.filter(user=user).count() == 1
+    assert Wallet.objects.filter(user=user).count() == 1
+    wallet = Wallet.objects.get(user=user)
+    assert (str(wallet.balance), wallet.currency) == ("0.00", "USD")
+
+
+# --- one profile and one wallet, however the user is made -------------------------
+
+
+def test_createsuperuser_command(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", PASSWORD)
+
+    call_command("createsuperuser", interactive=False, email="root@Example.com", verbosity=0)
+
+    user = User.objects.get()
+    assert user.email == "root@example.com"
+    assert user.is_superuser
+    assert user.is_staff
+    assert user.check_password(PASSWORD)
+    assert_one_profile_and_wallet(user)
+
+
+def test_create_user():
+    user = User.objects.create_user("ada@EXAMPLE.com", PASSWORD)
+
+    assert user.email == "ada@example.com"
+    assert not user.is_staff
+    assert not user.is_superuser
+    assert not user.is_verified
+    assert_one_profile_and_wallet(user)
+
+
+def test_create_superuser():
+    user = User.objects.create_superuser("root@example.com", PASSWORD)
+
+    assert user.is_superuser
+    assert user.is_staff
+    assert user.is_verified
+    assert_one_profile_and_wallet(user)
+
+
+def test_profile_and_wallet_are_not_duplicated_by_a_second_ensure():
+    from signup.services import user_accounts_ensure
+
+    user = make_user("ada@example.com")
+    user_accounts_ensure(user=user, full_name="Ada")
+
+    assert_one_profile_and_wallet(user)
+
+
+@pytest.fixture
+def admin_client_():
+    """A logged-in superuser (pytest-django's admin_client assumes a username)."""
+    root = User.objects.create_superuser("root@example.com", PASSWORD)
+    client = Client()
+    client.force_login(root)
+    return client
+
+
+def test_admin_add_form(admin_client_):
+    response = admin_client_.post(
+        reverse("admin:signup_user_add"),
+        {"email": "ada@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    user = User.objects.get(email="ada@example.com")
+    assert user.check_password(PASSWORD)
+    assert_one_profile_and_wallet(user)
+    # Inlines are shown on change, so editing it afterwards must not add a second.
+    change = admin_client_.get(reverse("admin:signup_user_change", args=[user.pk]))
+    assert change.status_code == 200
+    assert_one_profile_and_wallet(user)
+
+
+def test_admin_add_form_normalizes_the_address_like_the_api(admin_client_):
+    admin_client_.post(
+        reverse("admin:signup_user_add"),
+        {"email": "Ada@EXAMPLE.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+    assert User.objects.filter(email="Ada@example.com").exists()
+
+
+def test_admin_add_form_refuses_a_taken_address_in_another_case(admin_client_):
+    make_user("ada@example.com")
+
+    response = admin_client_.post(
+        reverse("admin:signup_user_add"),
+        {"email": "ADA@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+    assert response.status_code == 200  # the form again, with an error; not a 500
+    assert response.context["adminform"].form.errors
+    assert User.objects.filter(email__iexact="ada@example.com").count() == 1
+
+
+def test_admin_add_form_applies_the_password_policy(admin_client_):
+    response = admin_client_.post(
+        reverse("admin:signup_user_add"),
+        {"email": "ada@example.com", "password1": "short", "password2": "short"},
+    )
+
+    assert response.status_code == 200
+    assert not User.objects.filter(email="ada@example.com").exists()
+
+
+def test_admin_change_form_saves_without_touching_profile_and_wallet(admin_client_):
+    user = make_user("ada@example.com")
+    url = reverse("admin:signup_user_change", args=[user.pk])
+    page = admin_client_.get(url)
+    form = page.context["adminform"].form
+    data = {
+        "email": "ada@example.com",
+        "is_active": "on",
+        "profile-TOTAL_FORMS": "1",
+        "profile-INITIAL_FORMS": "1",
+        "profile-MIN_NUM_FORMS": "0",
+        "profile-MAX_NUM_FORMS": "1",
+        "profile-0-id": str(user.profile.pk),
+        "profile-0-user": str(user.pk),
+        "profile-0-full_name": "Ada Lovelace",
+        "wallet-TOTAL_FORMS": "1",
+        "wallet-INITIAL_FORMS": "1",
+        "wallet-MIN_NUM_FORMS": "0",
+        "wallet-MAX_NUM_FORMS": "1",
+        "wallet-0-id": str(user.wallet.pk),
+        "wallet-0-user": str(user.pk),
+    }
+    assert "password" in form.fields
+
+    response = admin_client_.post(url, data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert_one_profile_and_wallet(user)
+    assert Profile.objects.get(user=user).full_name == "Ada Lovelace"
+
+
+# --- pages: 200 for a superuser, a redirect to login for anyone else ------------------
+
+
+@pytest.fixture
+def objects():
+    user = make_user("ada@example.com")
+    outbox = Outbox.objects.create(kind="signup.verification", user=user)
+    notification = Notification.objects.create(
+        user=user, kind="welcome", title="Welcome", dedupe_key="welcome"
+    )
+    return user, outbox, notification
+
+
+def admin_urls(objects) -> list[str]:
+    user, outbox, notification = objects
+    return [
+        reverse("admin:signup_user_changelist"),
+        reverse("admin:signup_user_change", args=[user.pk]),
+        reverse("admin:signup_user_add"),
+        reverse("admin:signup_user_changelist") + "?q=ada",
+        reverse("admin:messaging_outbox_changelist"),
+        reverse("admin:messaging_outbox_change", args=[outbox.pk]),
+        reverse("admin:messaging_notification_changelist"),
+        reverse("admin:messaging_notification_change", args=[notification.pk]),
+    ]
+
+
+def test_admin_pages_answer_200_for_a_superuser(admin_client_, objects):
+    for url in admin_urls(objects):
+        response = admin_client_.get(url)
+        assert response.status_code == 200, url
+
+
+def test_admin_pages_redirect_anonymous_to_login(objects):
+    client = Client()
+    for url in admin_urls(objects):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+
+def test_admin_pages_are_closed_to_a_logged_in_ordinary_user(objects):
+    client = Client()
+    client.force_login(objects[0])
+    for url in admin_urls(objects):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+
+def test_user_changelist_shows_the_users(admin_client_, objects):
+    response = admin_client_.get(reverse("admin:signup_user_changelist"))
+
+    assert b"ada@example.com" in response.content
+    assert b"root@example.com" in response.content
+
+
+# --- codes never appear ----------------------------------------------------------------
+
+
+def test_user_admin_page_never_shows_a_code_or_its_hash(admin_client_, monkeypatch):
+    monkeypatch.setattr("signup.services.code_generate", lambda: "913847")
+    user = make_user("ada@example.com")
+    code = issue_code(user)
+    code_hash = VerificationCode.objects.get(user=user).code_hash
+
+    pages = [
+        admin_client_.get(reverse("admin:signup_user_change", args=[user.pk])),
+        admin_client_.get(reverse("admin:signup_user_changelist")),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200
+        content = page.content.decode()
+        assert code_hash not in content
+        assert code_hash[:16] not in content
+        assert code not in content
+    # The page is the real one: the user's own data is on it.
+    assert "ada@example.com" in pages[0].content.decode()
+
+
+def test_verification_codes_have_no_admin_page(admin_client_):
+    response = admin_client_.get("/admin/signup/verificationcode/")
+
+    assert response.status_code == 404

@@ -1,0 +1,275 @@
+"""POST /api/v1/signup/resend: 202 for any address; per-address 60 s cooldown and 5 an hour.
+
+The clock of signup.limits is frozen (the clock fixture), and the hourly cap is
+reached by editing AddressLimit.recent instead of sleeping.
+"""
+
+import json
+
+import pytest
+from django.conf import settings
+
+from signup.models import AddressLimit
+from signup.services import VERIFICATION_EMAIL
+from signup.tests.conftest import (
+    PASSWORD,
+    RESEND,
+    SIGNUP,
+    is_plain_detail,
+    make_user,
+    outbox_kinds,
+)
+
+pytestmark = pytest.mark.django_db
+
+COOLDOWN = settings.SIGNUP_CODE_COOLDOWN_SECONDS
+PER_HOUR = settings.SIGNUP_CODES_PER_HOUR
+
+
+def resend(api, email):
+    return api.post_json(RESEND, {"email": email})
+
+
+def set_recent(email: str, timestamps: list[float]) -> None:
+    AddressLimit.objects.update_or_create(email=email.lower(), defaults={"recent": timestamps})
+
+
+def assert_address_limited(response, retry_after: int):
+    assert response.status_code == 429, response.content
+    assert is_plain_detail(response)
+    assert response["Retry-After"] == str(retry_after)
+    assert f"try again in {retry_after} seconds" in response.json()["detail"]
+
+
+def test_unknown_address_is_202_and_queues_nothing(api):
+    response = resend(api, "nobody@Example.com")
+
+    assert response.status_code == 202
+    assert response.json() == {"status": "verification_pending", "email": "nobody@example.com"}
+    assert outbox_kinds() == []
+    # Kept for unknown addresses too, so a later 429 reveals nothing.
+    assert AddressLimit.objects.filter(email="nobody@example.com").exists()
+
+
+def test_unverified_account_gets_a_verification_email_queued(api):
+    user = make_user("ada@example.com")
+
+    response = resend(api, "ada@example.com")
+
+    assert response.status_code == 202
+    assert response.json() == {"status": "verification_pending", "email": "ada@example.com"}
+    assert outbox_kinds(user) == [VERIFICATION_EMAIL]
+
+
+def test_verified_account_is_202_and_queues_nothing(api):
+    make_user("ada@example.com", verified=True)
+
+    response = resend(api, "ada@example.com")
+
+    assert response.status_code == 202
+    assert outbox_kinds() == []
+
+
+def test_inactive_account_is_202_and_queues_nothing(api):
+    make_user("ada@example.com", is_active=False)
+
+    assert resend(api, "ada@example.com").status_code == 202
+    assert outbox_kinds() == []
+
+
+def test_answers_are_byte_identical_apart_from_the_email(api):
+    make_user("unv01@example.com")
+    make_user("ver01@example.com", verified=True)
+
+    responses = {
+        e: resend(api, e) for e in ("new01@example.com", "unv01@example.com", "ver01@example.com")
+    }
+
+    shapes = {
+        (
+            r.status_code,
+            r.content.replace(json.dumps(e).encode(), b"E"),
+            tuple(sorted(r.headers.items())),
+        )
+        for e, r in responses.items()
+    }
+    assert len(shapes) == 1
+
+
+def test_address_is_case_insensitive_for_the_limit(api, clock):
+    user = make_user("Ada@Example.com")
+    assert resend(api, "ada@example.com").status_code == 202
+
+    assert_address_limited(resend(api, "ADA@EXAMPLE.COM"), COOLDOWN)
+    assert outbox_kinds(user) == [VERIFICATION_EMAIL]
+
+
+# --- the 60-second cooldown --------------------------------------------------
+
+
+@pytest.mark.parametrize("verified", [None, False, True], ids=["unknown", "unverified", "verified"])
+def test_second_resend_within_the_cooldown_is_429(api, clock, verified):
+    if verified is not None:
+        make_user("ada@example.com", verified=verified)
+    assert resend(api, "ada@example.com").status_code == 202
+    queued = outbox_kinds()
+
+    clock.advance(20)
+    response = resend(api, "ada@example.com")
+
+    assert_address_limited(response, COOLDOWN - 20)
+    assert outbox_kinds() == queued
+
+
+def test_cooldown_ends_after_60_seconds(api, clock):
+    user = make_user("ada@example.com")
+    resend(api, "ada@example.com")
+
+    clock.advance(COOLDOWN - 1)
+    assert_address_limited(resend(api, "ada@example.com"), 1)
+    clock.advance(1)  # exactly 60 s: no longer "within" the cooldown
+    assert resend(api, "ada@example.com").status_code == 202
+
+    assert outbox_kinds(user) == [VERIFICATION_EMAIL, VERIFICATION_EMAIL]
+
+
+def test_a_refused_resend_does_not_extend_the_cooldown(api, clock):
+    resend(api, "ada@example.com")
+    for _ in range(5):
+        clock.advance(10)
+        resend(api, "ada@example.com")
+
+    clock.advance(10)
+
+    assert resend(api, "ada@example.com").status_code == 202
+
+
+def test_resend_right_after_signup_is_429(api, clock):
+    api.post_json(SIGNUP, {"email": "ada@example.com", "password": PASSWORD})
+
+    response = resend(api, "ada@example.com")
+
+    assert_address_limited(response, COOLDOWN)
+    assert outbox_kinds().count(VERIFICATION_EMAIL) == 1
+
+
+def test_resend_right_after_a_signup_of_a_taken_address_is_429(api, clock):
+    make_user("ada@example.com")
+    api.post_json(SIGNUP, {"email": "ada@example.com", "password": PASSWORD})
+
+    assert_address_limited(resend(api, "ada@example.com"), COOLDOWN)
+
+
+# --- 5 an hour -----------------------------------------------------------------
+
+
+def test_sixth_code_within_the_hour_is_429(api, clock):
+    user = make_user("ada@example.com")
+    now = clock.now
+    set_recent("ada@example.com", [now - 3000, now - 2400, now - 1800, now - 1200, now - 600])
+
+    response = resend(api, "ada@example.com")
+
+    # The oldest of the five leaves the window at now - 3000 + 3600.
+    assert_address_limited(response, 600)
+    assert outbox_kinds(user) == []
+
+
+def test_fifth_code_within_the_hour_is_allowed(api, clock):
+    user = make_user("ada@example.com")
+    now = clock.now
+    set_recent("ada@example.com", [now - 2400, now - 1800, now - 1200, now - 600])
+
+    assert resend(api, "ada@example.com").status_code == 202
+    assert outbox_kinds(user) == [VERIFICATION_EMAIL]
+    assert len(AddressLimit.objects.get().recent) == PER_HOUR
+
+
+def test_the_hour_is_a_sliding_window(api, clock):
+    make_user("ada@example.com")
+    now = clock.now
+    set_recent("ada@example.com", [now - 3601, now - 2400, now - 1800, now - 1200, now - 600])
+
+    assert resend(api, "ada@example.com").status_code == 202
+
+
+def test_hourly_cap_through_the_api_alone(api, clock):
+    user = make_user("ada@example.com")
+    statuses = []
+    for _ in range(PER_HOUR + 1):
+        statuses.append(resend(api, "ada@example.com").status_code)
+        clock.advance(COOLDOWN)
+
+    assert statuses == [202] * PER_HOUR + [429]
+    assert outbox_kinds(user) == [VERIFICATION_EMAIL] * PER_HOUR
+    clock.advance(3600 - (PER_HOUR + 1) * COOLDOWN)
+    assert resend(api, "ada@example.com").status_code == 202
+
+
+def test_taken_signup_respects_the_hourly_cap_silently(api, clock):
+    user = make_user("ada@example.com")
+    now = clock.now
+    set_recent("ada@example.com", [now - 3000, now - 2400, now - 1800, now - 1200, now - 600])
+
+    response = api.post_json(SIGNUP, {"email": "ada@example.com", "password": PASSWORD})
+
+    assert response.status_code == 202
+    assert outbox_kinds(user) == []
+
+
+# --- per address, never global ---------------------------------------------------
+
+
+def test_limits_are_per_address(api, clock):
+    make_user("ada@example.com")
+    resend(api, "ada@example.com")
+    assert resend(api, "ada@example.com").status_code == 429
+
+    assert resend(api, "bob@example.com").status_code == 202
+    assert (
+        api.post_json(SIGNUP, {"email": "cy@example.com", "password": PASSWORD}).status_code == 202
+    )
+
+
+def test_a_capped_address_does_not_stop_anyone_else(api, clock):
+    now = clock.now
+    set_recent("noisy@example.com", [now - 50 * k for k in range(PER_HOUR, 0, -1)])
+    assert resend(api, "noisy@example.com").status_code == 429
+
+    others = [resend(api, f"user{n}@example.com").status_code for n in range(5)]
+
+    assert others == [202] * 5
+
+
+def test_429_is_identical_for_unknown_and_existing_addresses(api, clock):
+    """Same limit state, same clock: same bytes apart from nothing at all."""
+    make_user("unv01@example.com")
+    make_user("ver01@example.com", verified=True)
+    emails = ["new01@example.com", "unv01@example.com", "ver01@example.com"]
+    now = clock.now
+    for email in emails:
+        set_recent(email, [now - 3000, now - 2400, now - 1800, now - 1200, now - 30])
+
+    responses = [resend(api, email) for email in emails]
+
+    assert_address_limited(responses[0], 600)
+    assert (
+        len({(r.status_code, r.content, tuple(sorted(r.headers.items()))) for r in responses}) == 1
+    )
+    assert outbox_kinds() == []
+
+
+def test_cooldown_429_is_identical_for_unknown_and_existing_addresses(api, clock):
+    make_user("unv01@example.com")
+    make_user("ver01@example.com", verified=True)
+    emails = ["new01@example.com", "unv01@example.com", "ver01@example.com"]
+    for email in emails:
+        resend(api, email)
+    clock.advance(15)
+
+    responses = [resend(api, email) for email in emails]
+
+    assert_address_limited(responses[0], COOLDOWN - 15)
+    assert (
+        len({(r.status_code, r.content, tuple(sorted(r.headers.items()))) for r in responses}) == 1
+    )

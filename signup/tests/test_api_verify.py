@@ -1,0 +1,297 @@
+"""POST /api/v1/signup/verify: 200, one 400 for every failure, 429 after 5 wrong attempts."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+import signup.codes
+import signup.services
+from signup.models import User, VerificationCode
+from signup.tests.conftest import (
+    INVALID_CODE,
+    PASSWORD,
+    SIGNUP,
+    VERIFY,
+    is_plain_detail,
+    issue_code,
+    make_user,
+    outbox_kinds,
+    row_counts,
+)
+
+pytestmark = pytest.mark.django_db
+
+EMAIL = "ada@example.com"
+
+
+def verify(api, code, email=EMAIL):
+    return api.post_json(VERIFY, {"email": email, "code": code})
+
+
+def wrong(code: str) -> str:
+    """A well-formed code that is certainly not code."""
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+@pytest.fixture
+def user():
+    return make_user(EMAIL)
+
+
+def test_right_code_is_200_and_verifies_the_account(api, user):
+    code = issue_code(user)
+
+    response = verify(api, code)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "verified", "email": EMAIL}
+    user.refresh_from_db()
+    assert user.is_verified
+    assert timezone.now() - user.email_verified_at < timedelta(seconds=10)
+    assert VerificationCode.objects.get().used_at is not None
+
+
+def test_address_is_matched_case_insensitively_and_echoed_normalized(api):
+    user = make_user("Ada@Example.com")
+    code = issue_code(user)
+
+    response = verify(api, code, email="ADA@EXAMPLE.COM")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "verified", "email": "ADA@example.com"}
+    user.refresh_from_db()
+    assert user.is_verified
+
+
+def test_signup_then_verify_through_the_api(api):
+    assert api.post_json(SIGNUP, {"email": EMAIL, "password": PASSWORD}).status_code == 202
+    code = issue_code(User.objects.get())  # what the worker does for the outbox row
+
+    assert verify(api, code).status_code == 200
+    assert User.objects.get().is_verified
+
+
+def _expired(user):
+    code = issue_code(user)
+    VerificationCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    return code
+
+
+def _used(user):
+    code = issue_code(user)
+    assert signup.services.email_code_verify(email=EMAIL, code=code).name == "VERIFIED"
+    return code
+
+
+def _superseded(user):
+    old = issue_code(user)
+    while issue_code(user) == old:  # one chance in a million; then issue again
+        pass
+    return old
+
+
+FAILURES = {
+    "wrong": lambda user: wrong(issue_code(user)),
+    "expired": _expired,
+    "used": _used,
+    "superseded": _superseded,
+    "no-code-issued": lambda user: "042917",
+    "five-digits": lambda user: issue_code(user)[:5],
+    "seven-digits": lambda user: issue_code(user) + "0",
+    "letters": lambda user: "abcdef",
+    "padded": lambda user: f" {issue_code(user)} ",
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_every_failure_is_the_same_400(api, user, failure):
+    code = FAILURES[failure](user)
+    verified_before = User.objects.get().email_verified_at
+
+    response = verify(api, code)
+
+    assert response.status_code == 400
+    assert response.json() == INVALID_CODE
+    assert User.objects.get().email_verified_at == verified_before
+
+
+def test_unknown_address_is_the_same_400_and_writes_nothing(api, user):
+    code = issue_code(user)
+    before = row_counts()
+
+    response = verify(api, code, email="nobody@example.com")
+
+    assert response.status_code == 400
+    assert response.json() == INVALID_CODE
+    assert row_counts() == before
+    assert VerificationCode.objects.get().attempts == 0
+
+
+def test_failures_are_byte_identical(api, user):
+    """Wrong, expired, used, unknown: one body, so the answer tells nothing."""
+    wrong_code = verify(api, wrong(issue_code(user)))
+    expired = verify(api, _expired(user))
+    used = verify(api, _used(user))
+    unknown = verify(api, "042917", email="nobody@example.com")
+
+    bodies = {r.content for r in (wrong_code, expired, used, unknown)}
+    assert bodies == {b'{"detail": "Invalid or expired code."}'}
+    assert {r.status_code for r in (wrong_code, expired, used, unknown)} == {400}
+
+
+def test_code_works_until_just_before_it_expires(api, user):
+    code = issue_code(user)
+    row = VerificationCode.objects.get()
+    assert row.expires_at - row.created_at == timedelta(minutes=10)
+    VerificationCode.objects.update(expires_at=timezone.now() + timedelta(seconds=5))
+
+    assert verify(api, code).status_code == 200
+
+
+def test_code_is_single_use(api, user):
+    code = issue_code(user)
+
+    assert verify(api, code).status_code == 200
+    second = verify(api, code)
+
+    assert second.status_code == 400
+    assert second.json() == INVALID_CODE
+
+
+def test_issuing_a_new_code_kills_the_old_one(api, user, monkeypatch):
+    codes = iter(["111111", "222222"])
+    monkeypatch.setattr(signup.services, "code_generate", lambda: next(codes))
+    old = issue_code(user)
+    new = issue_code(user)
+
+    assert verify(api, old).status_code == 400
+    assert verify(api, new).status_code == 200
+    # Still dead once the newer code is used up: it did not come back to life.
+    assert verify(api, old).status_code == 400
+
+
+def test_a_wrong_attempt_is_counted_on_the_code(api, user):
+    code = issue_code(user)
+
+    verify(api, wrong(code))
+    verify(api, wrong(code))
+
+    assert VerificationCode.objects.get().attempts == 2
+
+
+def test_five_wrong_attempts_kill_the_code_even_for_the_right_one(api, user):
+    code = issue_code(user)
+    answers = [
+        verify(api, wrong(code)).status_code for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS)
+    ]
+
+    locked = verify(api, code)
+
+    assert answers == [400] * 5
+    assert locked.status_code == 429
+    assert is_plain_detail(locked)
+    assert "resend" in locked.json()["detail"]
+    assert locked["Retry-After"] == str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)
+    user.refresh_from_db()
+    assert not user.is_verified
+    assert VerificationCode.objects.get().used_at is None
+    # And it stays dead.
+    assert verify(api, code).status_code == 429
+
+
+def test_four_wrong_attempts_still_let_the_right_code_in(api, user):
+    code = issue_code(user)
+    for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS - 1):
+        assert verify(api, wrong(code)).status_code == 400
+
+    assert verify(api, code).status_code == 200
+
+
+def test_a_fresh_code_after_the_lock_works(api, user):
+    code = issue_code(user)
+    for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS):
+        verify(api, wrong(code))
+    assert verify(api, code).status_code == 429
+
+    fresh = issue_code(user)
+
+    assert verify(api, fresh).status_code == 200
+
+
+def test_verify_queues_nothing(api, user):
+    verify(api, issue_code(user))
+
+    assert outbox_kinds() == []
+
+
+def test_the_comparison_goes_through_signup_codes_in_constant_time(api, user, monkeypatch):
+    code = issue_code(user)
+    calls = []
+    real_matches = signup.codes.code_matches
+    real_compare = signup.codes.hmac.compare_digest
+
+    def spy_matches(*args, **kwargs):
+        calls.append("code_matches")
+        return real_matches(*args, **kwargs)
+
+    def spy_compare(a, b):
+        calls.append("compare_digest")
+        return real_compare(a, b)
+
+    monkeypatch.setattr(signup.services, "code_matches", spy_matches)
+    monkeypatch.setattr(signup.codes.hmac, "compare_digest", spy_compare)
+
+    assert verify(api, wrong(code)).status_code == 400
+    assert verify(api, code).status_code == 200
+    assert calls == ["code_matches", "compare_digest"] * 2
+
+
+def test_code_is_stored_only_as_a_keyed_hash(user):
+    code = issue_code(user)
+
+    row = VerificationCode.objects.get()
+    assert code not in row.code_hash
+    assert row.code_hash == signup.codes.code_hash(
+        code, user_id=user.pk, purpose=VerificationCode.Purpose.VERIFY_EMAIL
+    )
+
+
+def test_neither_code_nor_hash_is_ever_logged(api, user, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(signup.services, "code_generate", lambda: "913847")
+    code = issue_code(user)
+    code_hash = VerificationCode.objects.get().code_hash
+
+    verify(api, "123456")
+    verify(api, code)
+    verify(api, code)
+    api.post_json(SIGNUP, {"email": EMAIL, "password": PASSWORD})
+
+    assert caplog.records  # the services do log these requests
+    logged = "\n".join(
+        f"{r.getMessage()} {r.args!r} {getattr(r, 'request', '')}" for r in caplog.records
+    )
+    assert code not in logged
+    assert code_hash not in logged
+    assert "123456" not in logged
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["ΟΔΥΣΣΕΑΣ@example.com", "İLKER@example.com", "Jörg@Example.com"],
+    ids=["final-sigma", "dotted-capital-i", "umlaut"],
+)
+def test_internationalized_address_can_verify(api, email):
+    """Python's str.lower() and PostgreSQL's LOWER() disagree on some letters
+    (final sigma, dotted capital I): the lookup must lower on the same side as
+    the unique index, or such an account could never be found again."""
+    response = api.post_json(SIGNUP, {"email": email, "password": PASSWORD})
+    assert response.status_code == 202
+    stored = response.json()["email"]
+    code = issue_code(User.objects.get())
+
+    assert verify(api, code, email=stored).status_code == 200
+    assert User.objects.get().is_verified
