@@ -134,3 +134,21 @@ class AddressLimit(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key for POST /signup and the answer it got.
+
+    Written in the same transaction as the signup's effects, so a retry sees
+    either nothing (and does the work) or the finished answer. In the
+    database, not Redis: a retry through a Redis outage must still be safe.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    fingerprint = models.CharField(max_length=64)  # keyed hash of the request body
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key

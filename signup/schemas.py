@@ -97,3 +97,13 @@ class VerifiedOut(Schema):
 
 class ErrorOut(Schema):
     detail: str
+
+
+class FieldError(Schema):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class FieldErrorsOut(Schema):
+    detail: list[FieldError]

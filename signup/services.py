@@ -6,6 +6,7 @@ user_signup. Email and notifications are outbox rows, delivered by workers.
 
 import enum
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -37,15 +38,25 @@ def user_accounts_ensure(*, user: User, full_name: str = "") -> None:
     Wallet.objects.get_or_create(user=user)
 
 
-def user_signup(*, email: str, password: str, full_name: str = "") -> None:
+def user_signup(
+    *,
+    email: str,
+    password: str,
+    full_name: str = "",
+    record_answer: Callable[[], None] | None = None,
+) -> None:
     """Create the account, or quietly email the owner of an existing one.
 
     The password is hashed on every path (equal work), and the caller gets
     the same answer either way. email must already be normalized.
+    record_answer (the Idempotency-Key record) runs first in whichever
+    transaction does the work, so the answer and the effects commit together.
     """
     password_hash = make_password(password)
     try:
         with transaction.atomic():
+            if record_answer is not None:
+                record_answer()
             user = User.objects.create(email=email, password=password_hash)
             Profile.objects.create(user=user, full_name=full_name)
             Wallet.objects.create(user=user)
@@ -53,17 +64,19 @@ def user_signup(*, email: str, password: str, full_name: str = "") -> None:
             outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER])
     except IntegrityError:
         # Taken, possibly by a concurrent signup that just committed.
-        _signup_existing(email=email)
+        _signup_existing(email=email, record_answer=record_answer)
         return
     logger.info("signup user=%s outcome=created", user.pk)
 
 
 @transaction.atomic
-def _signup_existing(*, email: str) -> None:
+def _signup_existing(*, email: str, record_answer: Callable[[], None] | None = None) -> None:
     """Same 202 outside: a fresh code if unverified, a notice if verified.
 
     Subject to the per-address limits, silently.
     """
+    if record_answer is not None:
+        record_answer()
     user = user_by_email(email=email)
     if user is None or not user.is_active:
         return
