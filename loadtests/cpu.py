@@ -1,0 +1,88 @@
+"""Who used the CPU during the run: web, worker, PostgreSQL, Locust, the rest.
+
+Load generator and server share 2 cores, so a latency figure means little
+without knowing whether the server, the database or Locust itself was
+short of CPU, or whether something else on the machine (other jobs) was.
+Reads /proc only (Linux); elsewhere it reports nothing.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+COMPONENTS = ("web", "worker", "postgres", "redis", "sink", "locust")
+
+
+def component_of(comm: str, cmdline: str) -> str | None:
+    if "gunicorn" in cmdline and "core.wsgi" in cmdline:
+        return "web"
+    if "rundramatiq" in cmdline or ("dramatiq" in cmdline and "django_dramatiq" in cmdline):
+        return "worker"
+    if "messaging.sink" in cmdline:
+        return "sink"
+    if "locust" in cmdline and "loadtests" in cmdline:
+        return "locust"
+    if comm.startswith("postgres"):
+        return "postgres"
+    if comm.startswith("redis-server"):
+        return "redis"
+    return None
+
+
+@dataclass
+class Snapshot:
+    at: float
+    machine_busy: float  # seconds of CPU used by anything since boot
+    by_component: dict[str, float]  # seconds of CPU, processes alive now
+
+
+def _machine_busy() -> float:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / TICK
+
+
+def snapshot() -> Snapshot | None:
+    if not Path("/proc/stat").exists():
+        return None
+    totals = dict.fromkeys(COMPONENTS, 0.0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        name = component_of(comm, cmdline)
+        if name is None:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        totals[name] += (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return Snapshot(at=time.monotonic(), machine_busy=_machine_busy(), by_component=totals)
+
+
+def usage(before: Snapshot | None, after: Snapshot | None) -> dict[str, float]:
+    """Cores used on average by each component; 'other' is everything else."""
+    if before is None or after is None or after.at <= before.at:
+        return {}
+    seconds = after.at - before.at
+    used = {
+        name: max(0.0, after.by_component[name] - before.by_component[name]) / seconds
+        for name in COMPONENTS
+    }
+    machine = (after.machine_busy - before.machine_busy) / seconds
+    used["other"] = max(0.0, machine - sum(used.values()))
+    used["machine"] = machine
+    return used
+
+
+def usage_line(used: dict[str, float], cores: int) -> str:
+    if not used:
+        return "cpu: not measured"
+    parts = [f"{name} {used[name]:.2f}" for name in (*COMPONENTS, "other")]
+    return f"cpu (cores used, of {cores}): " + ", ".join(parts) + f"; machine {used['machine']:.2f}"

@@ -1,0 +1,364 @@
+"""Run one Locust scenario headless against real processes, then check the outcome.
+
+    python -m loadtests.run --scenario mixed --rate 20 --duration 60
+
+Runs with the project's virtualenv (Django, psycopg); Locust runs as a
+separate process from its own virtualenv (LOCUST_BIN, default
+.venv-load/bin/locust), because importing Locust monkey-patches the process
+with gevent. Locally it creates its own PostgreSQL database and starts web,
+worker and SMTP sink itself; with --host it only sends load and skips the
+mail, outbox and hasher checks.
+Exit status 1 when any check fails.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from loadtests import cpu
+from loadtests.mailstore import MailStore
+from loadtests.record import Row, percentile, read_rows
+from loadtests.report import (
+    SIGNUP,
+    VERIFY,
+    Check,
+    MailFigures,
+    after_spike_p95,
+    latency_table,
+    locust_rows,
+    mail_figures,
+    phase_table,
+    server_times,
+)
+from loadtests.stack import DB_NAME, ROOT, Stack, outbox_states, password_schemes
+
+SCENARIOS = {
+    "signup": "Signup",
+    "signup_verify": "SignupVerify",
+    "mixed": "Mixed",
+    "spike": "Spike",
+}
+SPIKE = {"at": 20.0, "seconds": 20.0, "factor": 10.0}
+OUTPUTS = (
+    "locust_*.csv", "report.html", "requests.csv", "pacing.json", "mail.jsonl",
+    "*.log", "summary.txt", "summary.json",
+)  # fmt: skip
+CORES = os.cpu_count() or 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.run", description=__doc__)
+    parser.add_argument("--scenario", choices=SCENARIOS, default="mixed")
+    parser.add_argument("--rate", type=float, help="arrivals/s over all users (default: users/s)")
+    parser.add_argument("--users", type=int, help="simulated users (default: enough for --rate)")
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load (default 60)")
+    parser.add_argument("--host", help="a deployed service's base URL: start nothing")
+    parser.add_argument("--mail-store", help="with --host: the sink's JSONL (signup_verify)")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    parser.add_argument("--p95-limit", type=float, default=100.0, help="signup p95 bound, ms")
+    parser.add_argument("--web-workers", type=int, default=2 * CORES, help="gunicorn workers")
+    parser.add_argument("--worker-threads", type=int, default=4, help="rundramatiq threads")
+    parser.add_argument("--mail-wait", type=float, default=30.0, help="seconds for mail after load")
+    parser.add_argument("--results", type=Path, help="default results/load/<scenario>")
+    args = parser.parse_args(argv)
+    factor = SPIKE["factor"] if args.scenario == "spike" else 1.0
+    if args.rate is None:
+        args.users = args.users or 10
+        args.rate = float(args.users)
+    if args.users is None:  # a period of about 1 s per user (10 s for spike)
+        args.users = max(1, math.ceil(args.rate * factor))
+    if args.scenario == "spike" and args.duration < SPIKE["at"] + SPIKE["seconds"] + 20:
+        parser.error("spike needs --duration of at least 60 s (20 s, spike, 20 s after)")
+    if args.host and args.scenario == "signup_verify" and not args.mail_store:
+        parser.error("signup_verify against --host needs --mail-store (where codes arrive)")
+    args.results = (args.results or ROOT / "results" / "load" / args.scenario).resolve()
+    if args.mail_store:  # Locust runs from the project root
+        args.mail_store = str(Path(args.mail_store).resolve())
+    return args
+
+
+def locust_bin() -> str:
+    candidates = [os.environ.get("LOCUST_BIN"), str(ROOT / ".venv-load" / "bin" / "locust")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    found = shutil.which("locust")
+    if found:
+        return found
+    sys.exit("locust not found: run `python -m loadtests.locust_env` or set LOCUST_BIN")
+
+
+def clean(results: Path) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    for pattern in OUTPUTS:
+        for path in results.glob(pattern):
+            path.unlink()
+
+
+def run_locust(
+    args: argparse.Namespace, host: str, mail_store: Path | None
+) -> tuple[int, cpu.Snapshot | None]:
+    """Locust as a child process: its exit code, and CPU figures taken just before it ended."""
+    results: Path = args.results
+    argv = [
+        locust_bin(), "-f", "loadtests/locustfile.py", SCENARIOS[args.scenario],
+        "--headless", "-u", str(args.users), "-r", str(max(1, min(args.users, 100))),
+        "-t", f"{args.duration}s", "--stop-timeout", "40", "--host", host,
+        "--csv", str(results / "locust"), "--html", str(results / "report.html"),
+        "--arrival-rate", str(args.rate), "--record-dir", str(results),
+        "--run-id", uuid.uuid4().hex[:8],
+        "--spike-at", str(SPIKE["at"]), "--spike-seconds", str(SPIKE["seconds"]),
+        "--spike-factor", str(SPIKE["factor"]),
+    ]  # fmt: skip
+    if mail_store is not None:
+        argv += ["--mail-store", str(mail_store)]
+    deadline = time.monotonic() + args.duration + 120
+    last = cpu.snapshot()
+    with open(results / "locust.log", "w") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        while proc.poll() is None and time.monotonic() < deadline:
+            last = cpu.snapshot()  # Locust's own CPU is gone once it exits
+            time.sleep(1.0)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            return -1, last
+    return proc.returncode, last
+
+
+def wait_for_delivery(
+    rows: list[Row], store: MailStore, warmed: list[str], timeout: float
+) -> tuple[MailFigures, dict[str, int], float]:
+    """Poll (bounded) until every caused email arrived and the outbox is finished."""
+    start = time.monotonic()
+    while True:
+        figures = mail_figures(rows, store, warmed)
+        states = outbox_states()
+        unfinished = sum(states.get(s, 0) for s in ("pending", "sending"))
+        waited = time.monotonic() - start
+        if (figures.ok and not unfinished) or waited >= timeout:
+            return figures, states, waited
+        time.sleep(0.5)
+
+
+def pct3(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return "/".join(f"{percentile(values, p):.1f}" for p in (50, 95, 99))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: Path = args.results
+    clean(results)
+    locust_bin()  # fail before starting anything
+    stack = None
+    if args.host is None:
+        stack = Stack(
+            results=results,
+            web_workers=args.web_workers,
+            worker_threads=args.worker_threads,
+            start_worker=not args.no_worker,
+        )
+    mail: MailFigures | None = None
+    states: dict[str, int] = {}
+    schemes: dict[str, int] = {}
+    waited = 0.0
+    warmed: list[str] = []
+    try:
+        if stack is not None:
+            parts = (
+                f"web ({args.web_workers} workers), {'no worker' if args.no_worker else 'worker'}"
+            )
+            print(f"starting {parts}, SMTP sink; database {DB_NAME} ...")
+            try:
+                stack.start()
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+                print(f"setup failed: {exc} (logs in {results})", file=sys.stderr)
+                return 2
+            warmed = stack.warm_up()
+        host = stack.url if stack else args.host
+        store_path = (
+            stack.mail_store if stack else (Path(args.mail_store) if args.mail_store else None)
+        )
+        print(f"load: {args.scenario} at {args.rate:g}/s, {args.users} users, {args.duration} s")
+        access_offset = stack.access_log.stat().st_size if stack else 0
+        load_before = os.getloadavg()
+        cpu_before = cpu.snapshot()
+        started = time.monotonic()
+        rc, cpu_after = run_locust(args, host, store_path)
+        seconds = time.monotonic() - started
+        cpu_used = cpu.usage(cpu_before, cpu_after)
+        load_after = os.getloadavg()
+        rows = read_rows(results / "requests.csv") if (results / "requests.csv").exists() else []
+        if stack is not None:
+            store = MailStore(stack.mail_store)
+            mail, states, waited = wait_for_delivery(rows, store, warmed, args.mail_wait)
+            schemes = password_schemes()
+    finally:
+        if stack is not None:
+            stack.stop()
+
+    lines, checks, figures = summarize(
+        args, rows=rows, rc=rc, mail=mail, states=states, schemes=schemes, waited=waited,
+        warmed=len(warmed), access_offset=access_offset,
+    )  # fmt: skip
+    lines.append(cpu.usage_line(cpu_used, CORES))
+    lines.append(
+        f"machine load average (1/5/15 min): before {fmt_load(load_before)},"
+        f" after {fmt_load(load_after)}; locust ran {seconds:.0f} s"
+    )
+    lines.append("")
+    lines += [f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}" for c in checks]
+    ok = all(c.ok for c in checks)
+    lines.append(f"result: {'PASS' if ok else 'FAIL'}  (files in {results})")
+    text = "\n".join(lines)
+    print(text)
+    (results / "summary.txt").write_text(text + "\n")
+    figures.update(
+        cpu=cpu_used, load_before=load_before, load_after=load_after, ok=ok,
+        checks=[asdict(c) for c in checks],
+    )  # fmt: skip
+    (results / "summary.json").write_text(json.dumps(figures, indent=2, default=str))
+    return 0 if ok else 1
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.2f}" for v in load)
+
+
+def summarize(
+    args, *, rows, rc, mail, states, schemes, waited, warmed, access_offset
+) -> tuple[list[str], list, dict]:
+    """The summary table, the checks and the figures for summary.json."""
+    final = args.results / "locust_stats_final.csv"  # complete; --csv's may miss the last second
+    locust = locust_rows(final if final.exists() else args.results / "locust_stats.csv")
+    pacing_file = args.results / "pacing.json"
+    pacing = json.loads(pacing_file.read_text()) if pacing_file.exists() else {}
+    signup = next((r for r in locust if r.type == "POST" and r.name == SIGNUP), None)
+    verify = next((r for r in locust if r.type == "POST" and r.name == VERIFY), None)
+    exact_signup = sorted(r.ms for r in rows if r.type == "POST" and r.name == SIGNUP)
+    client_202 = sorted(r.ms for r in rows if r.name == SIGNUP and r.status == 202)
+    server_202 = server_times(args.results / "access.log", access_offset).get(
+        f"POST {SIGNUP} 202", []
+    )
+    where = args.host or f"local, {args.web_workers} web workers"
+    lines = [
+        f"scenario {args.scenario}: {args.rate:g} arrivals/s, {args.users} users,"
+        f" {args.duration} s, {where}",
+        *latency_table(locust, rows, args.duration),
+        f"signup 202, client exact p50/p95/p99: {pct3(client_202)} ms;"
+        + (
+            f" server (gunicorn %(L)s): {pct3(server_202)} ms"
+            if server_202
+            else " server: no access log (--host)"
+        ),
+    ]
+    if client_202 and server_202:
+        gap = percentile(client_202, 95) - percentile(server_202, 95)
+        lines.append(f"  p95 outside Django (queueing for a worker, network, Locust): {gap:.1f} ms")
+    if args.scenario == "spike":
+        lines += phase_table(rows, spike_at=SPIKE["at"], seconds=SPIKE["seconds"])
+    lines.append(
+        f"pacing: {pacing.get('arrivals', 0)} arrivals, {pacing.get('missed_slots', 0)} missed"
+        f" slots, start lag p95 {pacing.get('start_lag_p95_ms', 0)} ms"
+    )
+    if mail is not None:
+        lines.append(
+            f"emails: verification expected {mail.expected} (incl. {warmed} warm-up),"
+            f" received {mail.received}"
+            f" (missing for {len(mail.missing)} addresses, extra for {len(mail.extra)});"
+            f" notices {mail.notices}; waited {waited:.1f} s after the load"
+        )
+        lines.append(
+            "outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(states.items())) or "empty")
+        )
+
+    checks = [p95_check(args, signup, rows)]
+    http_failures = sum(r.failures for r in locust if r.name != "Aggregated")
+    checks.append(
+        Check(
+            "no unexpected failures",
+            http_failures == 0 and rc in (0, 1) and bool(locust),
+            f"{http_failures} failed (see locust_failures.csv); locust exit {rc}",
+        )
+    )
+    arrivals = pacing.get("arrivals", 0)
+    missed = pacing.get("missed_slots", 0)
+    if args.scenario != "spike":  # a spike past capacity is meant to miss slots
+        checks.append(
+            Check(
+                "offered rate delivered",
+                arrivals > 0 and missed <= 0.01 * arrivals,
+                f"{missed} of {arrivals + missed} arrival slots missed (server or Locust busy)",
+            )
+        )
+    if mail is not None:
+        sample = ", ".join((mail.missing + mail.extra)[:3])
+        checks.append(
+            Check(
+                "one verification email per accepted signup",
+                mail.ok and mail.expected > 0,
+                f"expected {mail.expected}, received {mail.received} within"
+                f" {args.mail_wait:.0f} s; missing {len(mail.missing)}, extra {len(mail.extra)}"
+                + (f" (e.g. {sample})" if sample else ""),
+            )
+        )
+        left = {s: states.get(s, 0) for s in ("pending", "sending", "failed")}
+        checks.append(
+            Check(
+                "outbox finished", not any(left.values()), f"{left}, sent={states.get('sent', 0)}"
+            )
+        )
+        bad = {k: v for k, v in schemes.items() if not k.startswith("argon2$argon2id$")}
+        checks.append(
+            Check("production hasher (Argon2id)", bool(schemes) and not bad, str(schemes))
+        )
+
+    figures = {
+        "scenario": args.scenario,
+        "rate": args.rate,
+        "users": args.users,
+        "duration": args.duration,
+        "web_workers": args.web_workers,
+        "requests": sum(r.count for r in locust if r.type != "MAIL" and r.name != "Aggregated"),
+        "rps": sum(r.rps for r in locust if r.type != "MAIL" and r.name != "Aggregated"),
+        "failures": http_failures,
+        "signup_locust": asdict(signup) if signup else None,
+        "verify_locust": asdict(verify) if verify else None,
+        "signup_exact": {p: percentile(exact_signup, p) for p in (50, 95, 99)},
+        "signup_server": {p: percentile(server_202, p) for p in (50, 95, 99)},
+        "pacing": pacing,
+        "mail": asdict(mail) if mail else None,
+        "outbox": states,
+    }
+    return lines, checks, figures
+
+
+def p95_check(args, signup, rows: list[Row]) -> Check:
+    """Locust's own p95 for signup; for spike, the exact p95 once it has recovered."""
+    if signup is None or signup.count == 0:
+        return Check("signup p95", False, "no signup requests recorded")
+    exact = sorted(r.ms for r in rows if r.type == "POST" and r.name == SIGNUP)
+    detail = (
+        f"Locust p95 {signup.p95:.0f} ms, p99 {signup.p99:.0f} ms (exact p95"
+        f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
+        f" limit {args.p95_limit:g} ms"
+    )
+    if args.scenario == "spike":
+        after = after_spike_p95(rows, spike_at=SPIKE["at"], seconds=SPIKE["seconds"])
+        ok = after is not None and after < args.p95_limit
+        return Check("signup p95 after the spike", ok, f"exact p95 {after} ms 10 s after; {detail}")
+    return Check("signup p95", signup.p95 < args.p95_limit, detail)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Start the service as a deployment does: fresh database, migrate, web, worker, SMTP.
+
+Every process gets the production-like environment (DEBUG=0, Argon2id, a
+real PostgreSQL and Redis) except RATE_LIMIT_PER_IP=off: all simulated
+users come from 127.0.0.1, while the per-address limits stay on. The
+database and Redis db are the runner's own, wiped at start, so a run never
+touches development or test data.
+"""
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("LOAD_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_NAME = os.environ.get("LOAD_DB_NAME", "payshift_load")
+REDIS_URL = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/14")
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(L)s"  # %(L)s: request time in seconds, to the µs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def database_url() -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{DB_NAME}"
+
+
+@dataclass
+class Stack:
+    results: Path
+    web_workers: int
+    worker_processes: int = 1
+    worker_threads: int = 4
+    start_worker: bool = True
+    port: int = field(default_factory=free_port)
+    smtp_port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def mail_store(self) -> Path:
+        return self.results / "mail.jsonl"
+
+    @property
+    def access_log(self) -> Path:
+        return self.results / "access.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SILK"))}
+        env.update(
+            DEBUG="0",
+            SECRET_KEY=self.secret_key,
+            DATABASE_URL=database_url(),
+            REDIS_URL=REDIS_URL,
+            DRAMATIQ_NAMESPACE="payshift-load",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=str(self.smtp_port),
+            EMAIL_USE_TLS="0",
+            RATE_LIMIT_PER_IP="off",
+            SILK_ENABLED="0",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        return env
+
+    def start(self) -> None:
+        """Fresh state, schema, then sink, web and (unless told not to) worker."""
+        self.lock()
+        self.secret_key = secrets.token_urlsafe(50)
+        self.results.mkdir(parents=True, exist_ok=True)
+        ensure_services()
+        recreate_database()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env=self.env(),
+            check=True,
+        )
+        python = sys.executable
+        sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
+        self.spawn("sink", [python, "-m", "messaging.sink", *sink])
+        web = [
+            "core.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
+            "--access-logfile", str(self.access_log), "--access-logformat", ACCESS_LOG_FORMAT,
+        ]  # fmt: skip
+        self.spawn("web", [str(Path(python).with_name("gunicorn")), *web])
+        if self.start_worker:
+            pool = [
+                "--processes",
+                str(self.worker_processes),
+                "--threads",
+                str(self.worker_threads),
+            ]
+            self.spawn("worker", [python, "manage.py", "rundramatiq", *pool])
+        self.wait_ready()
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.results / f"{name}.log", "w")  # noqa: SIM115 (the child keeps it)
+        self.procs[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends its children too
+        )  # fmt: skip
+        log.close()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """The sink listens and /api/v1/health says ok (database and broker)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}: see {name}.log")
+            if listening(self.smtp_port):
+                try:
+                    with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=2) as resp:  # noqa: S310 (http, ours)
+                        body = json.loads(resp.read())
+                        if resp.status == 200 and body.get("status") == "ok":
+                            return
+                        last = str(body)
+                except (urllib.error.URLError, OSError, ValueError) as exc:
+                    last = str(exc)
+            time.sleep(0.25)
+        raise RuntimeError(f"service not healthy after {timeout:.0f} s: {last}")
+
+    def warm_up(self) -> list[str]:
+        """Concurrent signups, resends and verifies so every web worker is warm.
+
+        A cold worker's first requests take 300-600 ms here (lazy imports, the
+        common-password list, a new PostgreSQL connection); a deployment serving
+        traffic is warm, so that is left out of the measurement. Returns the
+        addresses signed up: their verification emails are expected too.
+        """
+        token = secrets.token_hex(4)
+        emails = [f"warmup-{token}-{i}@example.com" for i in range(4 * self.web_workers)]
+        with ThreadPoolExecutor(max_workers=2 * self.web_workers) as pool:
+            answers = list(pool.map(self._journey, emails))
+        if any(answer != (202, 429, 400) for answer in answers):
+            raise RuntimeError(f"warm-up answered {sorted(set(answers))}, not (202, 429, 400)")
+        return emails
+
+    def _journey(self, email: str) -> tuple[int, int, int]:
+        """Signup (202), a resend inside the cooldown (429), a wrong code (400)."""
+        password = secrets.token_urlsafe(16)
+        return (
+            self._post("/api/v1/signup", {"email": email, "password": password}),
+            self._post("/api/v1/signup/resend", {"email": email}),
+            self._post("/api/v1/signup/verify", {"email": email, "code": "00000O"}),
+        )
+
+    def _post(self, path: str, body: dict) -> int:
+        request = urllib.request.Request(  # noqa: S310 (http, ours)
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 (http, ours)
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def lock(self) -> None:
+        """One run at a time per database: two stacks would share it, Redis db and queues.
+
+        (Seen: a second run's worker took the first run's messages and mailed
+        them to its own sink, and the first run's email check failed.)
+        """
+        path = Path(tempfile.gettempdir()) / f"{DB_NAME}.lock"
+        self._lock = open(path, "w")  # noqa: SIM115 (held until stop())
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise RuntimeError(f"another load run is using {DB_NAME} ({path} is locked)") from None
+
+    def stop(self) -> None:
+        """SIGTERM each process group we started, then SIGKILL what is left."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        if getattr(self, "_lock", None) is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+
+def ensure_services() -> None:
+    """PostgreSQL and Redis must answer; scripts/services starts them where it can."""
+    if listening(5432) and listening(6379):
+        return
+    subprocess.run([str(ROOT / "scripts" / "services")], check=True)
+
+
+def recreate_database() -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", DB_NAME):
+        raise ValueError(f"LOAD_DB_NAME must be a plain identifier, not {DB_NAME!r}")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def outbox_states() -> dict[str, int]:
+    with psycopg.connect(database_url()) as conn:
+        rows = conn.execute("SELECT state, count(*) FROM messaging_outbox GROUP BY state")
+        return {state: count for state, count in rows}
+
+
+def password_schemes() -> dict[str, int]:
+    """Stored hashes by algorithm prefix: proves the run used Argon2id, not a test hasher."""
+    query = (
+        "SELECT split_part(password, '$', 1) || '$' || split_part(password, '$', 2)"
+        " || '$' || split_part(password, '$', 4), count(*) FROM signup_user GROUP BY 1"
+    )
+    with psycopg.connect(database_url()) as conn:
+        return {scheme: count for scheme, count in conn.execute(query)}
