@@ -5,4 +5,10 @@ class SignupConfig(AppConfig):
     name = "signup"
 
     def ready(self) -> None:
+        from django.contrib.auth.password_validation import get_default_password_validators
+
         from signup import emails  # noqa: F401  (registers the signup email builders)
+
+        # Load the 20,000 common passwords now, not in some user's first
+        # signup (it made a fresh gunicorn worker's first requests 300+ ms).
+        get_default_password_validators()
