@@ -2,6 +2,7 @@
 
 import logging
 import math
+from typing import Literal
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -24,14 +25,10 @@ api = NinjaAPI(
 )
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
 class HealthOut(Schema):
-    status: str
-    database: str
-    broker: str
+    status: Literal["ok", "error"]
+    database: Literal["ok", "error"]
+    broker: Literal["ok", "error"]
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -9,9 +9,8 @@ from ninja import Router, Status
 from core.throttles import ClientIPThrottle
 from signup import idempotency, services
 from signup.schemas import (
+    ERROR_RESPONSES,
     EmailIn,
-    ErrorOut,
-    FieldErrorsOut,
     PendingOut,
     SignupIn,
     VerifiedOut,
@@ -22,12 +21,34 @@ router = Router(tags=["signup"])
 
 INVALID_CODE = "Invalid or expired code."
 
+# OpenAPI only: what ERROR_RESPONSES cannot say. 429 and 503 always carry
+# Retry-After (core.api, ninja's throttle check, the limits below).
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+ERROR_HEADERS = {"responses": {429: {"headers": RETRY_AFTER}, 503: {"headers": RETRY_AFTER}}}
+# The view reads the header itself (request.headers), so that a malformed key
+# is a 422 with its own message; this documents it.
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same body within 24 hours "
+    "answers what the first request answered and does nothing more; with another body, 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
+
 
 @router.post(
     "",
-    response={202: PendingOut, 422: FieldErrorsOut, 429: ErrorOut},
+    response={202: PendingOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup"),
     summary="Sign up with email and password",
+    openapi_extra={**ERROR_HEADERS, "parameters": [IDEMPOTENCY_KEY]},
 )
 def signup(request: HttpRequest, payload: SignupIn):
     """Same 202 whether the address is new or taken; the code comes by email.
@@ -86,9 +107,10 @@ def _idempotency_error(message: str, kind: str):
 
 @router.post(
     "/verify",
-    response={200: VerifiedOut, 400: ErrorOut, 429: ErrorOut},
+    response={200: VerifiedOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup-verify"),
     summary="Verify the emailed code",
+    openapi_extra=ERROR_HEADERS,
 )
 def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
     outcome = services.email_code_verify(email=payload.email, code=payload.code)
@@ -108,9 +130,10 @@ def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
 
 @router.post(
     "/resend",
-    response={202: PendingOut, 429: ErrorOut},
+    response={202: PendingOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup-resend"),
     summary="Email a fresh code",
+    openapi_extra=ERROR_HEADERS,
 )
 def resend(request: HttpRequest, response: HttpResponse, payload: EmailIn):
     limit = services.email_code_resend(email=payload.email)

@@ -12,7 +12,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from email_validator import EmailNotValidError, validate_email
 from ninja import Field, Schema
-from pydantic import ValidationInfo, field_validator
+from pydantic import ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -42,7 +42,10 @@ def normalize_email(value: str) -> str:
 
 
 class EmailIn(Schema):
-    email: str = Field(..., max_length=254, examples=["ada@example.com"])
+    # idn-email: internationalized addresses are accepted (email-validator, SMTPUTF8).
+    email: str = Field(
+        ..., max_length=254, examples=["ada@example.com"], json_schema_extra={"format": "idn-email"}
+    )
 
     @field_validator("email")
     @classmethod
@@ -86,11 +89,16 @@ class VerifyIn(EmailIn):
 
 
 class PendingOut(Schema):
+    # A default is still always sent: the OpenAPI document marks it required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: Literal["verification_pending"] = "verification_pending"
     email: str
 
 
 class VerifiedOut(Schema):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: Literal["verified"] = "verified"
     email: str
 
@@ -100,6 +108,10 @@ class ErrorOut(Schema):
 
 
 class FieldError(Schema):
+    """One failing field; pydantic's errors may carry more keys (such as ctx)."""
+
+    model_config = ConfigDict(extra="allow")
+
     type: str
     loc: list[str | int]
     msg: str
@@ -107,3 +119,15 @@ class FieldError(Schema):
 
 class FieldErrorsOut(Schema):
     detail: list[FieldError]
+
+
+# The error answers every POST endpoint can give (docs/api.md, Errors), from
+# core.api's handlers: not JSON, too large, a bad field, a rate limit, and the
+# database unavailable. Each route adds its own answers to these.
+ERROR_RESPONSES = {
+    400: ErrorOut,
+    413: ErrorOut,
+    422: FieldErrorsOut,
+    429: ErrorOut,
+    503: ErrorOut,
+}

@@ -134,8 +134,14 @@ def test_matching_compares_in_constant_time(monkeypatch):
 
 # --- normalize_email -------------------------------------------------------------
 
-local_parts = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,20}[A-Za-z0-9]\Z")
-labels = st.from_regex(r"\A[A-Za-z][A-Za-z0-9-]{0,10}[A-Za-z0-9]\Z")
+# Valid addresses only: no ".." in the local part, and no "ab--" label (the
+# IDNA rule reserves "--" in the 3rd and 4th places; email-validator applies it).
+local_parts = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,20}[A-Za-z0-9]\Z").filter(
+    lambda local: ".." not in local
+)
+labels = st.from_regex(r"\A[A-Za-z][A-Za-z0-9-]{0,10}[A-Za-z0-9]\Z").filter(
+    lambda label: label[2:4] != "--"
+)
 tlds = st.sampled_from(["com", "org", "NET", "Io", "de", "COM"])
 addresses = st.builds(
     lambda local, domain, tld: f"{local}@{'.'.join(domain)}.{tld}",
