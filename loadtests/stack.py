@@ -5,6 +5,10 @@ real PostgreSQL and Redis) except RATE_LIMIT_PER_IP=off: all simulated
 users come from 127.0.0.1, while the per-address limits stay on. The
 database and Redis db are the runner's own, wiped at start, so a run never
 touches development or test data.
+
+The fault tests (loadtests/faults) reuse it with their own database, a
+private Redis they stop and start, extra environment, an SMTP sink of their
+own (in-process, so they can make it refuse mail) and a worker they kill.
 """
 
 import fcntl
@@ -46,9 +50,9 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def database_url() -> str:
+def database_url(name: str = DB_NAME) -> str:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{DB_NAME}"
+    return f"{base}/{name}"
 
 
 @dataclass
@@ -61,6 +65,13 @@ class Stack:
     port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # For the fault tests; the defaults are the load runner's.
+    db_name: str = DB_NAME
+    redis_url: str = REDIS_URL
+    namespace: str = "payshift-load"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    start_sink: bool = True  # False: the caller runs a sink on smtp_port
+    logs: set[str] = field(default_factory=set, repr=False)  # names whose log was started
 
     @property
     def url(self) -> str:
@@ -79,9 +90,9 @@ class Stack:
         env.update(
             DEBUG="0",
             SECRET_KEY=self.secret_key,
-            DATABASE_URL=database_url(),
-            REDIS_URL=REDIS_URL,
-            DRAMATIQ_NAMESPACE="payshift-load",
+            DATABASE_URL=database_url(self.db_name),
+            REDIS_URL=self.redis_url,
+            DRAMATIQ_NAMESPACE=self.namespace,
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=str(self.smtp_port),
             EMAIL_USE_TLS="0",
@@ -89,6 +100,7 @@ class Stack:
             SILK_ENABLED="0",
             PYTHONDONTWRITEBYTECODE="1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -97,8 +109,8 @@ class Stack:
         self.secret_key = secrets.token_urlsafe(50)
         self.results.mkdir(parents=True, exist_ok=True)
         ensure_services()
-        recreate_database()
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        recreate_database(self.db_name)
+        redis.Redis.from_url(self.redis_url).flushdb()
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
             cwd=ROOT,
@@ -106,30 +118,45 @@ class Stack:
             check=True,
         )
         python = sys.executable
-        sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
-        self.spawn("sink", [python, "-m", "messaging.sink", *sink])
+        if self.start_sink:
+            sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
+            self.spawn("sink", [python, "-m", "messaging.sink", *sink])
         web = [
             "core.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
             "--access-logfile", str(self.access_log), "--access-logformat", ACCESS_LOG_FORMAT,
         ]  # fmt: skip
         self.spawn("web", [str(Path(python).with_name("gunicorn")), *web])
         if self.start_worker:
-            pool = [
-                "--processes",
-                str(self.worker_processes),
-                "--threads",
-                str(self.worker_threads),
-            ]
-            self.spawn("worker", [python, "manage.py", "rundramatiq", *pool])
+            self.spawn_worker()
         self.wait_ready()
 
-    def spawn(self, name: str, argv: list[str]) -> None:
-        log = open(self.results / f"{name}.log", "w")  # noqa: SIM115 (the child keeps it)
+    def spawn_worker(self, **env: str) -> subprocess.Popen:
+        """`manage.py rundramatiq` (with its relay); env adds to the stack's environment."""
+        pool = ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
+        argv = [sys.executable, "manage.py", "rundramatiq", *pool]
+        return self.spawn("worker", argv, env=env)
+
+    def kill_worker(self, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
+        """Signal the worker's whole process group (main process and its forks) and reap it."""
+        proc = self.procs.pop("worker")
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        """Start a process in its own group; a restarted one appends to its log."""
+        mode = "a" if name in self.logs else "w"
+        self.logs.add(name)
+        log = open(self.results / f"{name}.log", mode)  # noqa: SIM115 (the child keeps it)
         self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            argv, cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends its children too
         )  # fmt: skip
         log.close()
+        return self.procs[name]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """The sink listens and /api/v1/health says ok (database and broker)."""
@@ -194,13 +221,15 @@ class Stack:
         (Seen: a second run's worker took the first run's messages and mailed
         them to its own sink, and the first run's email check failed.)
         """
-        path = Path(tempfile.gettempdir()) / f"{DB_NAME}.lock"
+        path = Path(tempfile.gettempdir()) / f"{self.db_name}.lock"
         self._lock = open(path, "w")  # noqa: SIM115 (held until stop())
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise RuntimeError(f"another load run is using {DB_NAME} ({path} is locked)") from None
+            raise RuntimeError(
+                f"another load run is using {self.db_name} ({path} is locked)"
+            ) from None
 
     def stop(self) -> None:
         """SIGTERM each process group we started, then SIGKILL what is left."""
@@ -226,25 +255,25 @@ def ensure_services() -> None:
     subprocess.run([str(ROOT / "scripts" / "services")], check=True)
 
 
-def recreate_database() -> None:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", DB_NAME):
-        raise ValueError(f"LOAD_DB_NAME must be a plain identifier, not {DB_NAME!r}")
+def recreate_database(name: str = DB_NAME) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"the database name must be a plain identifier, not {name!r}")
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def outbox_states() -> dict[str, int]:
-    with psycopg.connect(database_url()) as conn:
+def outbox_states(name: str = DB_NAME) -> dict[str, int]:
+    with psycopg.connect(database_url(name)) as conn:
         rows = conn.execute("SELECT state, count(*) FROM messaging_outbox GROUP BY state")
         return {state: count for state, count in rows}
 
 
-def password_schemes() -> dict[str, int]:
+def password_schemes(name: str = DB_NAME) -> dict[str, int]:
     """Stored hashes by algorithm prefix: proves the run used Argon2id, not a test hasher."""
     query = (
         "SELECT split_part(password, '$', 1) || '$' || split_part(password, '$', 2)"
         " || '$' || split_part(password, '$', 4), count(*) FROM signup_user GROUP BY 1"
     )
-    with psycopg.connect(database_url()) as conn:
+    with psycopg.connect(database_url(name)) as conn:
         return {scheme: count for scheme, count in conn.execute(query)}

@@ -9,25 +9,38 @@ Which rows:
 - pending and never enqueued (enqueued_at NULL) after a grace period: the
   enqueue failed, or the web process died between commit and enqueue;
 - pending and enqueued longer ago than OUTBOX_STALE_SECONDS: the message was
-  lost (Redis restarted empty); a merely slow queue is younger than that;
+  lost (e.g. a delayed retry that a worker held in memory when its Redis
+  connection dropped); a merely slow queue is younger than that;
 - sending with a claim older than the claim timeout: the worker died; once,
   not on every pass: only if no message was sent since the claim (or that
-  one is stale too), so a deep queue does not fill with copies of it.
+  one is stale too), so a deep queue does not fill with copies of it;
+- every pending row that was enqueued, at once, when the broker came back
+  without its data (Redis restarted without persistence, flushed, failed
+  over to an empty replica): the relay keeps a marker key in Redis, and
+  finding it gone means the queues went with it. Without this, those rows
+  waited OUTBOX_STALE_SECONDS (5 min) for the stale rule (found by the
+  broker-outage fault scenario, loadtests/faults).
+
+Each pass also asks the broker to give a dead worker's fetched messages back
+to their queues (core.broker.FastFailRedisBroker.requeue_dead_workers).
 """
 
 import logging
 import threading
 from datetime import timedelta
 
+import dramatiq
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging.models import Outbox
-from messaging.outbox import outbox_enqueue_committed
+from messaging.outbox import BROKER_ERRORS, outbox_enqueue_committed
 
 logger = logging.getLogger(__name__)
+
+BROKER_MARK = "outbox-relay:mark"
 
 
 def relay_due_rows() -> Q:
@@ -67,11 +80,54 @@ def relay_once(*, batch: int | None = None) -> int:
     return len(enqueued)
 
 
+def broker_data_lost() -> bool:
+    """True once each time the broker answers without the relay's marker key.
+
+    SET NX: of several relays, one sees the loss. Also true on a brand-new
+    Redis: relaying its pending rows once more is harmless. False while the
+    broker is unreachable (it cannot tell yet).
+    """
+    broker = dramatiq.get_broker()
+    try:
+        return bool(broker.client.set(f"{broker.namespace}:{BROKER_MARK}", "1", nx=True))
+    except BROKER_ERRORS:
+        return False
+
+
+def relay_after_broker_loss() -> int:
+    """The broker lost its queues: count their rows as never enqueued.
+
+    The grace rule then relays them (on this pass, or once they are older
+    than the grace). A row whose message survived in a worker's memory is
+    sent once all the same: workers claim.
+    """
+    count = Outbox.objects.filter(state=Outbox.State.PENDING, enqueued_at__isnull=False).update(
+        enqueued_at=None
+    )
+    if count:
+        logger.warning("relay broker=new-or-emptied rows-to-relay=%s", count)
+    return count
+
+
+def relay_dead_worker_messages() -> None:
+    """Requeue now what dead workers had fetched (a no-op on brokers without it)."""
+    requeue = getattr(dramatiq.get_broker(), "requeue_dead_workers", None)
+    if requeue is None:
+        return
+    try:
+        requeue()
+    except BROKER_ERRORS:
+        logger.info("relay dead-workers=unchecked reason=broker-unavailable")
+
+
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
     while not stop.wait(interval):
         try:
             close_old_connections()
+            if broker_data_lost():
+                relay_after_broker_loss()
+            relay_dead_worker_messages()
             while relay_once() >= settings.OUTBOX_RELAY_BATCH and not stop.is_set():
                 pass
         except Exception:

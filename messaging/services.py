@@ -4,14 +4,23 @@ A row is claimed (PENDING -> SENDING) by one UPDATE before any work, so two
 workers holding the same message (a retry, a relay re-enqueue, a redelivery
 after a crash) cannot both send it. A claim older than the claim timeout is
 presumed dead (its worker was killed) and may be taken over.
+
+After the claim, every statement that must not be lost (loading the claimed
+row, recording sent or released) is retried once the database connection
+dropped under it: lost, the row would stay claimed until the claim timeout,
+and if the email had gone, the relay would send it again: a duplicate
+(found by the database-blip fault scenario, loadtests/faults).
 """
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -19,6 +28,22 @@ from messaging.models import Notification, Outbox
 from messaging.senders import build_email
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_DELAYS = (0.25, 0.5, 1.0)  # seconds: rides out a dropped connection or a quick restart
+
+
+def _through_blips(func: Callable[[], T], *, outbox_id: int) -> T:
+    """Run an idempotent query; if the connection dropped, retry it on a new one."""
+    for delay in RETRY_DELAYS:
+        try:
+            return func()
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block:
+                raise
+            logger.warning("outbox=%s db=retry error=%r", outbox_id, exc)
+            connection.close()
+            time.sleep(delay)
+    return func()
 
 
 def outbox_claim(*, outbox_id: int) -> Outbox | None:
@@ -32,20 +57,28 @@ def outbox_claim(*, outbox_id: int) -> Outbox | None:
     if not claimed:
         logger.info("deliver outbox=%s outcome=skipped reason=not-claimable", outbox_id)
         return None
-    return Outbox.objects.select_related("user").get(pk=outbox_id)
+    return _through_blips(
+        lambda: Outbox.objects.select_related("user").get(pk=outbox_id), outbox_id=outbox_id
+    )
 
 
 def outbox_mark_sent(*, row: Outbox) -> None:
-    Outbox.objects.filter(pk=row.pk).update(
-        state=Outbox.State.SENT, sent_at=timezone.now(), last_error=""
+    _through_blips(
+        lambda: Outbox.objects.filter(pk=row.pk).update(
+            state=Outbox.State.SENT, sent_at=timezone.now(), last_error=""
+        ),
+        outbox_id=row.pk,
     )
 
 
 def outbox_release(*, row: Outbox, error: str, final: bool) -> None:
     """Give the row back after a failure: PENDING for a retry, FAILED after the last."""
     state = Outbox.State.FAILED if final else Outbox.State.PENDING
-    Outbox.objects.filter(pk=row.pk, state=Outbox.State.SENDING).update(
-        state=state, last_error=error[:2000], claimed_at=None, enqueued_at=timezone.now()
+    _through_blips(
+        lambda: Outbox.objects.filter(pk=row.pk, state=Outbox.State.SENDING).update(
+            state=state, last_error=error[:2000], claimed_at=None, enqueued_at=timezone.now()
+        ),
+        outbox_id=row.pk,
     )
 
 

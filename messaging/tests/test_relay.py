@@ -4,13 +4,15 @@ import threading
 import time
 from datetime import timedelta
 
+import dramatiq
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from conftest import wait_until
 from core.breaker import broker_breaker
-from messaging import relay
+from core.broker import FastFailRedisBroker
+from messaging import relay, tasks
 from messaging.middleware import RelayMiddleware
 from messaging.models import Outbox
 from messaging.outbox import ANNOUNCE_NEW_USER
@@ -140,6 +142,53 @@ def test_broker_unreachable_leaves_rows_alone_and_recovers_by_itself(
     assert queued_ids("email") == [row.pk]
     row.refresh_from_db()
     assert row.enqueued_at is not None
+
+
+@pytest.mark.django_db
+def test_rows_whose_messages_went_with_an_emptied_broker_are_relayed_at_once(make_row, monkeypatch):
+    waiting = make_row(created_at=ago(GRACE + 1), enqueued_at=ago(5))  # its message is gone
+    retrying = make_row(created_at=ago(60), enqueued_at=ago(30), attempts=2)
+    sending = make_row(state=Outbox.State.SENDING, enqueued_at=ago(5), claimed_at=ago(1))
+    sent = make_row(state=Outbox.State.SENT, enqueued_at=ago(5))
+    # The Redis of this test was just flushed: as after a restart without persistence.
+    assert relay.broker_data_lost()
+    assert relay.relay_after_broker_loss() == 2
+    assert relay_once() == 2
+    assert queued_ids("email") == sorted([waiting.pk, retrying.pk])
+    for row in (sending, sent):
+        row.refresh_from_db()
+        assert row.enqueued_at is not None  # a live worker owns it, or it is done
+
+    # The marker is there now: one relay saw the loss, the next pass does not.
+    assert not relay.broker_data_lost()
+    with monkeypatch.context() as patch:
+        point_broker_at(patch, f"redis://127.0.0.1:{free_port()}/0")
+        assert not relay.broker_data_lost()  # unreachable: cannot tell yet
+
+
+def test_the_relay_gives_back_what_a_dead_worker_had_fetched_and_leaves_live_ones(settings):
+    broker = dramatiq.get_broker()
+    ns, client = broker.namespace, broker.client
+
+    def worker_fetching(outbox_id: int, heartbeat_ms: int) -> FastFailRedisBroker:
+        other = FastFailRedisBroker(url=settings.REDIS_URL, namespace=ns)
+        other.declare_queue("email")
+        tasks.send_email.send(outbox_id)
+        [_] = other.do_fetch("email", 1)
+        client.zadd(f"{ns}:__heartbeats__", {other.broker_id: heartbeat_ms})
+        return other
+
+    now_ms = int(time.time() * 1000)
+    dead = worker_fetching(1, now_ms - broker.heartbeat_timeout - 1000)  # SIGKILLed
+    live = worker_fetching(2, now_ms)
+    assert client.llen(f"{ns}:email") == 0
+
+    relay.relay_dead_worker_messages()
+
+    assert queued_ids("email") == [1, 2]  # message bodies: both still known
+    assert client.llen(f"{ns}:email") == 1  # but only the dead worker's is queued again
+    assert client.scard(f"{ns}:__acks__.{dead.broker_id}.email") == 0
+    assert client.scard(f"{ns}:__acks__.{live.broker_id}.email") == 1
 
 
 @pytest.mark.django_db(transaction=True)

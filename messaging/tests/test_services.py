@@ -3,9 +3,11 @@
 import smtplib
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.apps import apps
-from django.db import models
+from django.core.mail.backends.smtp import EmailBackend
+from django.db import connection, models
 from django.utils import timezone
 
 from messaging.models import Outbox
@@ -124,6 +126,57 @@ def test_a_failed_attempt_can_be_retried_and_then_sends(mail_sink, make_row):
     assert len(mail_sink.handler.to(row.user.email)) == 1
     row.refresh_from_db()
     assert (row.state, row.attempts, row.last_error) == (Outbox.State.SENT, 2, "")
+
+
+def terminate_this_connection() -> None:
+    """pg_terminate_backend on this process's connection, from a second one: a blip."""
+    db = connection.settings_dict
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.fixture
+def blip_after_smtp(monkeypatch):
+    """The database connection drops right after each SMTP send (sent or refused)."""
+    send = EmailBackend.send_messages
+
+    def send_then_blip(self, messages):
+        try:
+            return send(self, messages)
+        finally:
+            terminate_this_connection()
+
+    monkeypatch.setattr(EmailBackend, "send_messages", send_then_blip)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sent_email_is_recorded_through_a_dropped_connection(
+    mail_sink, make_row, blip_after_smtp
+):
+    # Not recorded, the row would stay claimed and be sent again after the claim timeout.
+    row = make_row()
+
+    email_deliver(outbox_id=row.pk)
+
+    assert len(mail_sink.handler.to(row.user.email)) == 1
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (Outbox.State.SENT, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_is_recorded_through_a_dropped_connection(mail_sink, make_row, blip_after_smtp):
+    mail_sink.handler.fail_with = "451 4.3.0 try later"
+    row = make_row()
+
+    with pytest.raises(smtplib.SMTPDataError):
+        email_deliver(outbox_id=row.pk)
+
+    row.refresh_from_db()
+    assert (row.state, row.claimed_at) == (Outbox.State.PENDING, None)  # the retry can claim it
+    assert "451" in row.last_error
 
 
 def test_the_final_attempt_marks_the_row_failed_with_the_error(mail_sink, make_row):
