@@ -228,7 +228,9 @@ OUTBOX_STALE_SECONDS = env_float("OUTBOX_STALE_SECONDS", 300)  # > max backoff
 OUTBOX_CLAIM_TIMEOUT_SECONDS = env_float("OUTBOX_CLAIM_TIMEOUT_SECONDS", 90)
 OUTBOX_RELAY_INTERVAL_SECONDS = env_float("OUTBOX_RELAY_INTERVAL_SECONDS", 5)
 OUTBOX_RELAY_BATCH = 200
-OUTBOX_MAX_RETRIES = int(os.environ.get("OUTBOX_MAX_RETRIES", "8"))
+# 14 retries, backoff 1 s doubling to 120 s: rides out ~15 min of SMTP outage
+# before a row is failed and needs outbox_requeue (8 gave up after ~4 min).
+OUTBOX_MAX_RETRIES = int(os.environ.get("OUTBOX_MAX_RETRIES", "14"))
 OUTBOX_MIN_BACKOFF_MS = int(os.environ.get("OUTBOX_MIN_BACKOFF_MS", "1000"))
 OUTBOX_MAX_BACKOFF_MS = int(os.environ.get("OUTBOX_MAX_BACKOFF_MS", "120000"))
 NOTIFICATION_BATCH_SIZE = 10_000

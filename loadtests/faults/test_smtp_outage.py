@@ -1,6 +1,6 @@
 """SMTP outage: the mail provider refuses (451) for 60 s under steady load.
 
-a) Production retry settings (8 retries, backoff 1 s doubling to 120 s):
+a) Production retry settings (14 retries, backoff 1 s doubling to 120 s):
    every email arrives once the provider is back, each exactly once.
 b) Retries that run out (the worker restarted with OUTBOX_MAX_RETRIES=2,
    the provider down: connection refused): the row is marked failed with
