@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from core.testing import RedisServer
 from loadtests.faults.harness import (
     Answer,
     ControlledSink,
     FaultDB,
     Outcome,
-    PrivateRedis,
     SignupLoad,
     report_table,
     wait_until,
@@ -47,7 +47,7 @@ class Scenario:
 
     stack: Stack
     sink: ControlledSink
-    redis: PrivateRedis
+    redis: RedisServer
     db: FaultDB
     outcome: Outcome
     warmed: list[str] = field(default_factory=list)
@@ -128,7 +128,7 @@ def scenario(request, tmp_path):
     def start(name: str, **env) -> Scenario:
         outcome = Outcome(scenario=name)
         OUTCOMES.append(outcome)
-        redis_server = PrivateRedis(tmp_path)
+        redis_server = RedisServer(tmp_path)
         redis_server.start()
         sink = ControlledSink(results / "mail.jsonl")
         sink.up()

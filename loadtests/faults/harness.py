@@ -1,6 +1,6 @@
 """The parts a fault scenario controls, and the figures it reports.
 
-- PrivateRedis: a redis-server of the scenario's own, stopped and started to
+- core.testing.RedisServer: a redis-server of the scenario's own, stopped and started to
   play a broker outage. No persistence: it comes back empty, as a crashed
   Redis without AOF does, so messages queued at the stop are really lost.
 - ControlledSink: the aiosmtpd sink (messaging.sink) in this process, so the
@@ -18,8 +18,6 @@ import http.cookiejar
 import json
 import re
 import secrets
-import shutil
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -30,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-import redis
 from aiosmtpd.controller import Controller
 
 from loadtests.mailstore import VERIFICATION_SUBJECT
@@ -50,49 +47,6 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
-
-
-class PrivateRedis:
-    """redis-server on a fixed free port of its own, so it can stop and come back there."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        argv = [
-            shutil.which("redis-server") or "redis-server",
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)),
-            *("--save", "", "--appendonly", "no"),
-        ]
-        with open(self.workdir / "redis.log", "a") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        try:
-            ok = wait_until(lambda: self._ping(client), timeout=10, interval=0.05)
-        finally:
-            client.close()
-        if not ok:
-            raise RuntimeError(f"redis-server on {self.port} did not answer (see redis.log)")
-
-    def _ping(self, client: redis.Redis) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
 
 
 class ControlledHandler(SinkHandler):

@@ -4,26 +4,17 @@ broker (and cache) at it."""
 
 import json
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import dramatiq
 import pytest
-import redis
 from dramatiq.brokers.redis import _scripts
 
 from core.broker import fast_fail_redis
+from core.testing import RedisServer
 from messaging.models import Outbox
 from signup.models import User
 from signup.services import VERIFICATION_EMAIL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -80,58 +71,6 @@ def queued_ids(queue: str) -> list[int]:
 def dead_letter_count(queue: str) -> int:
     broker = dramatiq.get_broker()
     return broker.client.zcard(f"{broker.namespace}:{queue}.XQ")
-
-
-class RedisServer:
-    """A redis-server process of our own, on a fixed port, that can be
-    stopped and started again (an outage), with no persistence."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        log = open(self.workdir / "redis.log", "a")  # noqa: SIM115 (closed with the process)
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import pytest
 from django.db import transaction
 
 from core.breaker import broker_breaker
+from core.testing import free_port
 from messaging.models import Outbox
 from messaging.outbox import ANNOUNCE_NEW_USER, outbox_add_on_commit, outbox_enqueue_committed
-from messaging.tests.conftest import free_port, point_broker_at, queued_ids
+from messaging.tests.conftest import point_broker_at, queued_ids
 from signup.services import VERIFICATION_EMAIL
 
 pytestmark = pytest.mark.django_db

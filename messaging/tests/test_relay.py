@@ -12,12 +12,13 @@ from django.utils import timezone
 from conftest import wait_until
 from core.breaker import broker_breaker
 from core.broker import FastFailRedisBroker
+from core.testing import free_port
 from messaging import relay, tasks
 from messaging.middleware import RelayMiddleware
 from messaging.models import Outbox
 from messaging.outbox import ANNOUNCE_NEW_USER
 from messaging.relay import relay_once
-from messaging.tests.conftest import free_port, point_broker_at, queued_ids
+from messaging.tests.conftest import point_broker_at, queued_ids
 
 GRACE, STALE, CLAIM = 10, 300, 90
 

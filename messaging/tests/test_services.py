@@ -10,10 +10,10 @@ from django.core.mail.backends.smtp import EmailBackend
 from django.db import connection, models
 from django.utils import timezone
 
+from core.testing import free_port
 from messaging.models import Outbox
 from messaging.services import email_deliver, outbox_claim, outbox_requeue
 from messaging.sink import code_in
-from messaging.tests.conftest import free_port
 from signup.models import VerificationCode
 from signup.services import SIGNUP_NOTICE_EMAIL
 
