@@ -1,4 +1,4 @@
-"""Test support shared by the suites (messaging tests, fault scenarios).
+"""Test support shared by the suites, the SMTP sink and the load runner.
 
 Never imported by the service itself.
 """

@@ -31,17 +31,13 @@ from pathlib import Path
 import psycopg
 import redis
 
+from core.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("LOAD_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("LOAD_DB_NAME", "payshift_load")
 REDIS_URL = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/14")
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(L)s"  # %(L)s: request time in seconds, to the µs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:

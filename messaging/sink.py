@@ -18,6 +18,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
+from core.testing import free_port
+
 CODE_RE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
 
 
@@ -72,7 +74,7 @@ class MailSink:
 
     def __init__(self, port: int = 0, *, store: str | None = None, echo: bool = False) -> None:
         self.handler = SinkHandler(store=store, echo=echo)
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or _free_port())
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or free_port())
 
     @property
     def port(self) -> int:
@@ -95,14 +97,6 @@ class MailSink:
         raise AssertionError(
             f"expected {count} mail(s) to {address}, got {self.handler.to(address)}"
         )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

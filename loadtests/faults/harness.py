@@ -30,9 +30,10 @@ from pathlib import Path
 import psycopg
 from aiosmtpd.controller import Controller
 
+from core.testing import free_port
 from loadtests.mailstore import VERIFICATION_SUBJECT
 from loadtests.record import percentile
-from loadtests.stack import PG_ADMIN_URL, database_url, free_port
+from loadtests.stack import PG_ADMIN_URL, database_url
 from messaging.sink import SinkHandler
 
 SIGNUP = "/api/v1/signup"
