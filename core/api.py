@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, Throttled, ValidationError
 
+from core.errors import ApiError
 from core.health import health_report
 from signup.api import router as signup_router
 
@@ -29,6 +30,14 @@ class HealthOut(Schema):
     status: Literal["ok", "error"]
     database: Literal["ok", "error"]
     broker: Literal["ok", "error"]
+
+
+@api.exception_handler(ApiError)
+def api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    response = api.create_response(request, exc.body(), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
 
 
 @api.exception_handler(RequestDataTooBig)

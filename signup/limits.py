@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from signup.addresses import address_key
 from signup.models import AddressLimit
 
 HOUR = 3600
@@ -31,7 +32,7 @@ def address_code_request(*, email: str, force: bool = False) -> LimitResult:
     """
     now = time.time()
     row, created = AddressLimit.objects.select_for_update().get_or_create(
-        email=email.lower(), defaults={"recent": [now]}
+        email=address_key(email), defaults={"recent": [now]}
     )
     if created:
         return LimitResult(allowed=True)

@@ -4,9 +4,10 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
-from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from signup.addresses import address_key
 
 
 class UserManager(BaseUserManager):
@@ -21,12 +22,10 @@ class UserManager(BaseUserManager):
     def email_lookup(email: str) -> dict:
         """A lookup that uses the Lower(email) unique index on every backend.
 
-        Both sides are lowered by the database, as the index is: Python's
-        str.lower() differs from SQL LOWER() on some letters (final sigma,
-        dotted capital I; all non-ASCII on SQLite), which left such accounts
-        unfindable (never verifiable) while the index still called them taken.
+        Both sides are lowered by the database, as the index is (see
+        signup.addresses): Python's str.lower() differs from SQL LOWER().
         """
-        return {"email_lower": Lower(Value(email))}
+        return {"email_lower": address_key(email)}
 
     def get_by_natural_key(self, username: str):
         """Login by email, case-insensitively (the account's identity)."""
