@@ -10,9 +10,8 @@ from django.db import connection
 from benchmarks.data import population, unverified_user
 from benchmarks.gate import QueryCounter, gate
 from messaging.models import Notification, Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER
-from messaging.services import email_deliver, new_user_announce
-from signup.services import VERIFICATION_EMAIL
+from messaging.services import email_deliver, notifications_deliver
+from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 
 # claim (UPDATE), load row + user, admin ids, INSERT notifications, mark sent.
 ANNOUNCE_QUERIES = 5
@@ -41,13 +40,13 @@ def outbox_row_setup(kind: str, password_hash: str):
         pytest.param(10_000, 10, id="10000-admins"),
     ],
 )
-def test_new_user_announce(benchmark, rows, password_hash, admins, rounds):
+def test_notifications_deliver(benchmark, rows, password_hash, admins, rounds):
     population(users=0, admins=admins, password_hash=password_hash)
     counter = QueryCounter()
 
     with connection.execute_wrapper(counter):
         benchmark.pedantic(
-            counter.wrap(new_user_announce),
+            counter.wrap(notifications_deliver),
             setup=outbox_row_setup(ANNOUNCE_NEW_USER, password_hash),
             rounds=rounds,
             warmup_rounds=1,

@@ -12,20 +12,25 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from core.breaker import BreakerOpenError, broker_breaker
+from messaging.kinds import kind_get
 from messaging.models import Outbox
 
 logger = logging.getLogger(__name__)
 
-ANNOUNCE_NEW_USER = "announce_new_user"
 BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
 
 
 def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
     """Write one row per kind (one INSERT) and enqueue them after commit.
 
+    Every kind must be registered (messaging.kinds): an unknown one raises
+    here, inside the caller's transaction, so nothing of it commits.
+
     If the broker is down at commit time the rows stay pending with no
     enqueued_at, and the relay enqueues them later. The caller never waits.
     """
+    for kind in kinds:
+        kind_get(kind)
     rows = Outbox.objects.bulk_create([Outbox(kind=kind, user=user) for kind in kinds])
     transaction.on_commit(lambda: outbox_enqueue_committed(rows), robust=True)
     return rows
@@ -34,7 +39,7 @@ def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
 def _actor_for(kind: str) -> dramatiq.Actor:
     from messaging import tasks
 
-    return tasks.announce_new_user if kind == ANNOUNCE_NEW_USER else tasks.send_email
+    return {"email": tasks.send_email, "notifications": tasks.notify}[kind_get(kind).channel]
 
 
 def outbox_enqueue_committed(rows: list[Outbox]) -> list[int]:

@@ -19,13 +19,12 @@ from datetime import timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging.kinds import kind_get
 from messaging.models import Notification, Outbox
-from messaging.senders import build_email
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,53 +114,30 @@ def email_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
         return
 
     def send(row: Outbox) -> None:
-        message = build_email(row.kind, row.user)
+        message = kind_get(row.kind).handler(row.user)
         if message is not None:
             message.send(fail_silently=False)
 
     _run_claimed(row, send, final_attempt=final_attempt)
 
 
-def new_user_announce(*, outbox_id: int, final_attempt: bool = False) -> None:
-    """A welcome for the new user and a notice for every admin: one INSERT.
+def notifications_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
+    """Write the row's notifications (its kind's handler says which): one INSERT.
 
-    Idempotent by (user, dedupe_key): a second run inserts nothing. Queries
-    are constant for up to NOTIFICATION_BATCH_SIZE admins (plus the welcome).
+    Idempotent by (user, dedupe_key), the key defaulting to the outbox row: a
+    second run inserts nothing. Constant queries for up to
+    NOTIFICATION_BATCH_SIZE recipients (every admin, say, plus the user).
     """
     row = outbox_claim(outbox_id=outbox_id)
     if row is None:
         return
 
-    def announce(row: Outbox) -> None:
-        new_user = row.user
-        key = f"new_user:{new_user.pk}"
-        admin_ids = (
-            get_user_model()
-            .objects.filter(is_staff=True, is_active=True)
-            .exclude(pk=new_user.pk)
-            .values_list("pk", flat=True)
-        )
+    def notify(row: Outbox) -> None:
+        notifications = kind_get(row.kind).handler(row.user)
         now = timezone.now()
-        notifications = [
-            Notification(
-                user_id=new_user.pk,
-                kind="welcome",
-                title="Welcome to Payshift",
-                body="Your account is ready. Verify your email to start using it.",
-                dedupe_key=key,
-                created_at=now,
-            )
-        ] + [
-            Notification(
-                user_id=admin_id,
-                kind="new_user",
-                title="New signup",
-                body=f"{new_user.email} signed up.",
-                dedupe_key=key,
-                created_at=now,
-            )
-            for admin_id in admin_ids
-        ]
+        for notification in notifications:
+            notification.dedupe_key = notification.dedupe_key or f"outbox:{row.pk}"
+            notification.created_at = now
         with transaction.atomic():
             Notification.objects.bulk_create(
                 notifications,
@@ -169,4 +145,4 @@ def new_user_announce(*, outbox_id: int, final_attempt: bool = False) -> None:
                 ignore_conflicts=True,
             )
 
-    _run_claimed(row, announce, final_attempt=final_attempt)
+    _run_claimed(row, notify, final_attempt=final_attempt)

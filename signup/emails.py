@@ -2,12 +2,13 @@
 
 from django.conf import settings
 
-from messaging.senders import email_builder, render_email
+from messaging.kinds import email_kind
+from messaging.senders import render_email
 from signup.models import VerificationCode
 from signup.services import SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL, verification_code_issue
 
 
-@email_builder(VERIFICATION_EMAIL)
+@email_kind(VERIFICATION_EMAIL)
 def verification_email(user):
     if user.is_verified or not user.is_active:
         return None  # verified meanwhile: a code would be noise
@@ -19,6 +20,6 @@ def verification_email(user):
     )
 
 
-@email_builder(SIGNUP_NOTICE_EMAIL)
+@email_kind(SIGNUP_NOTICE_EMAIL)
 def signup_attempt_notice(user):
     return render_email("signup_attempt_notice", to=user.email, context={"email": user.email})

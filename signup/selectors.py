@@ -6,3 +6,11 @@ from signup.models import User
 def user_by_email(*, email: str) -> User | None:
     """The account for email, case-insensitively (uses the Lower(email) index)."""
     return User.objects.filter(**User.objects.email_lookup(email)).first()
+
+
+def admin_ids(*, exclude: int | None = None) -> list[int]:
+    """Ids of every active staff account (the is_staff index), in one query."""
+    admins = User.objects.filter(is_staff=True, is_active=True)
+    if exclude is not None:
+        admins = admins.exclude(pk=exclude)
+    return list(admins.values_list("pk", flat=True))

@@ -14,7 +14,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from messaging.outbox import ANNOUNCE_NEW_USER, outbox_add_on_commit
+from messaging.outbox import outbox_add_on_commit
 from signup.codes import code_generate, code_hash, code_matches
 from signup.limits import LimitResult, address_code_request
 from signup.models import Profile, User, VerificationCode, Wallet
@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 VERIFICATION_EMAIL = "signup.verification"
 SIGNUP_NOTICE_EMAIL = "signup.attempt_notice"
+ANNOUNCE_NEW_USER = "announce_new_user"  # signup.notifications
 
 
 class VerifyOutcome(enum.Enum):

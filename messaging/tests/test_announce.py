@@ -1,13 +1,13 @@
-"""new_user_announce: one welcome, one notice per active admin, idempotent, constant queries."""
+"""notifications_deliver: one welcome, one notice per active admin, idempotent, constant queries."""
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from messaging.models import Notification, Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER
-from messaging.services import new_user_announce
+from messaging.services import notifications_deliver
 from signup.models import User
+from signup.services import ANNOUNCE_NEW_USER
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_welcome_for_the_user_and_one_notice_per_active_admin(make_user, make_ro
     make_user("customer@example.com")  # not staff: no notice
     row = make_row(kind=ANNOUNCE_NEW_USER)
 
-    new_user_announce(outbox_id=row.pk)
+    notifications_deliver(outbox_id=row.pk)
 
     welcome = Notification.objects.get(user=row.user)
     assert welcome.kind == "welcome"
@@ -43,7 +43,7 @@ def test_a_staff_user_signing_up_gets_only_the_welcome(make_user, make_row):
     user = make_user(is_staff=True)
     row = make_row(kind=ANNOUNCE_NEW_USER, user=user)
 
-    new_user_announce(outbox_id=row.pk)
+    notifications_deliver(outbox_id=row.pk)
 
     assert list(Notification.objects.values_list("user_id", "kind")) == [(user.pk, "welcome")]
 
@@ -51,17 +51,17 @@ def test_a_staff_user_signing_up_gets_only_the_welcome(make_user, make_row):
 def test_announcing_twice_creates_nothing_more(make_user, make_row):
     add_admins(3)
     row = make_row(kind=ANNOUNCE_NEW_USER)
-    new_user_announce(outbox_id=row.pk)
+    notifications_deliver(outbox_id=row.pk)
     assert Notification.objects.count() == 4
 
     # A duplicate message: the row is done, nothing runs.
-    new_user_announce(outbox_id=row.pk)
+    notifications_deliver(outbox_id=row.pk)
     assert Notification.objects.count() == 4
 
     # A redelivery after a worker died between the insert and marking the
     # row sent: the unique constraint keeps it to one notice each.
     Outbox.objects.filter(pk=row.pk).update(state=Outbox.State.PENDING)
-    new_user_announce(outbox_id=row.pk)
+    notifications_deliver(outbox_id=row.pk)
     assert Notification.objects.count() == 4
     row.refresh_from_db()
     assert row.state == Outbox.State.SENT
@@ -76,7 +76,7 @@ def test_queries_do_not_grow_with_the_number_of_admins(make_row):
         total = admins
         row = make_row(kind=ANNOUNCE_NEW_USER)
         with CaptureQueriesContext(connection) as queries:
-            new_user_announce(outbox_id=row.pk)
+            notifications_deliver(outbox_id=row.pk)
         counts[admins] = len(queries.captured_queries)
         assert Notification.objects.filter(user=row.user).count() == 1
         assert Notification.objects.filter(dedupe_key=f"new_user:{row.user.pk}").count() == (

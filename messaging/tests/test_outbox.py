@@ -9,10 +9,11 @@ from django.db import transaction
 
 from core.breaker import broker_breaker
 from core.testing import free_port
+from messaging.kinds import UnknownOutboxKindError
 from messaging.models import Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER, outbox_add_on_commit, outbox_enqueue_committed
+from messaging.outbox import outbox_add_on_commit, outbox_enqueue_committed
 from messaging.tests.conftest import point_broker_at, queued_ids
-from signup.services import VERIFICATION_EMAIL
+from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +83,22 @@ def test_broker_down_leaves_rows_pending_never_enqueued(make_row, monkeypatch, b
     assert outbox_enqueue_committed(rows) == [r.pk for r in rows]
     assert broker_queue_size("email") == 1
     assert broker_queue_size("notifications") == 1
+
+
+def test_an_unregistered_kind_fails_when_the_row_is_written(make_user):
+    user = make_user()
+    with pytest.raises(UnknownOutboxKindError, match=r"signup\.verificaton"), transaction.atomic():
+        outbox_add_on_commit(user=user, kinds=["signup.verificaton"])
+    assert not Outbox.objects.exists()
+
+
+def test_each_kind_is_enqueued_to_its_registered_actor(
+    make_user, django_capture_on_commit_callbacks
+):
+    user = make_user()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        email, announce = outbox_add_on_commit(
+            user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER]
+        )
+    assert queued_ids("email") == [email.pk]
+    assert queued_ids("notifications") == [announce.pk]

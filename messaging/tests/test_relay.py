@@ -16,9 +16,9 @@ from core.testing import free_port
 from messaging import relay, tasks
 from messaging.middleware import RelayMiddleware
 from messaging.models import Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER
 from messaging.relay import relay_once
 from messaging.tests.conftest import point_broker_at, queued_ids
+from signup.services import ANNOUNCE_NEW_USER
 
 GRACE, STALE, CLAIM = 10, 300, 90
 

@@ -17,7 +17,7 @@ from dramatiq.middleware import CurrentMessage
 
 from messaging import tasks
 from messaging.models import Notification, Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER
+from signup.services import ANNOUNCE_NEW_USER
 
 # Worker threads use their own database connections: rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +57,12 @@ def on(broker: StubBroker, actor: dramatiq.Actor) -> dramatiq.Actor:
 
 
 def test_actors_retry_with_the_configured_backoff():
-    for actor, queue in ((tasks.send_email, "email"), (tasks.announce_new_user, "notifications")):
+    actors = [
+        (tasks.send_email, "email"),
+        (tasks.notify, "notifications"),
+        (tasks.announce_new_user, "notifications"),  # the legacy name, for queued messages
+    ]
+    for actor, queue in actors:
         assert actor.queue_name == queue
         assert actor.options["max_retries"] == settings.OUTBOX_MAX_RETRIES
         assert actor.options["min_backoff"] == settings.OUTBOX_MIN_BACKOFF_MS
@@ -144,7 +149,7 @@ def test_a_message_delivered_twice_sends_once(stub_broker, stub_worker, mail_sin
 
 
 def test_announce_actor_runs_the_service(stub_broker, stub_worker, make_row):
-    announce = on(stub_broker, tasks.announce_new_user)
+    announce = on(stub_broker, tasks.notify)
     row = make_row(kind=ANNOUNCE_NEW_USER)
 
     announce.send(row.pk)

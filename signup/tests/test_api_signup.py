@@ -13,9 +13,8 @@ from django.core.mail import send_mail
 from django.test import Client
 
 from messaging.models import Notification, Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER
 from signup.models import AddressLimit, Profile, User, Wallet
-from signup.services import SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
+from signup.services import ANNOUNCE_NEW_USER, SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, SIGNUP, make_user, outbox_kinds, row_counts
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,8 @@ from django.test import Client
 
 import signup.services
 from messaging.models import Outbox
-from messaging.outbox import ANNOUNCE_NEW_USER
 from signup.models import AddressLimit, Profile, User, Wallet
-from signup.services import VERIFICATION_EMAIL
+from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,0 +1,63 @@
+"""One registry: an outbox kind -> the actor that runs it and its handler.
+
+The app that owns a kind registers it (and owns its wording) at start-up,
+from its AppConfig.ready. outbox_add_on_commit refuses a kind nobody
+registered when the row is written, so a typo fails in the request's own
+test, not as a KeyError after every retry in production.
+
+- email kinds: handler(user) -> EmailMessage, or None when there is nothing
+  to send any more; run by messaging.tasks.send_email.
+- notification kinds: handler(user) -> unsaved Notification objects, written
+  with one bulk_create; run by messaging.tasks.notify. A notification's
+  dedupe_key defaults to the outbox row, so a retry inserts nothing twice.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+Channel = Literal["email", "notifications"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    channel: Channel
+    handler: Callable
+
+
+class UnknownOutboxKindError(LookupError):
+    """No app registered this outbox kind."""
+
+
+_kinds: dict[str, Kind] = {}
+
+
+def _register(name: str, channel: Channel) -> Callable[[Callable], Callable]:
+    def register(handler: Callable) -> Callable:
+        known = _kinds.get(name)
+        if known is not None and known.handler is not handler:
+            raise ValueError(f"outbox kind {name!r} is already registered to {known.handler}")
+        _kinds[name] = Kind(name=name, channel=channel, handler=handler)
+        return handler
+
+    return register
+
+
+def email_kind(name: str) -> Callable[[Callable], Callable]:
+    """Register handler(user) -> EmailMessage | None for the outbox kind name."""
+    return _register(name, "email")
+
+
+def notification_kind(name: str) -> Callable[[Callable], Callable]:
+    """Register handler(user) -> list[Notification] for the outbox kind name."""
+    return _register(name, "notifications")
+
+
+def kind_get(name: str) -> Kind:
+    try:
+        return _kinds[name]
+    except KeyError:
+        raise UnknownOutboxKindError(
+            f"outbox kind {name!r} is not registered (known: {sorted(_kinds)})"
+        ) from None
