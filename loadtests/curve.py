@@ -43,20 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="mixed", choices=run.SCENARIOS)
     parser.add_argument("--rates", type=float, nargs="+", default=[5, 10, 20, 40, 80])
     parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--arrivals", default="poisson", choices=run.ARRIVALS)
     parser.add_argument("--web-workers", type=int, default=2 * run.CORES)
     parser.add_argument("--results", type=Path, default=ROOT / "results" / "load" / "curve")
     args = parser.parse_args(argv)
     lines = [
-        f"{args.scenario}, {args.duration} s per point, {args.web_workers} web workers",
+        f"{args.scenario}, {args.arrivals} arrivals, {args.duration} s per point,"
+        f" {args.web_workers} web workers",
         COLUMNS,
     ]
     points = []
     for rate in args.rates:
-        out = args.results / f"{args.scenario}-w{args.web_workers}-r{rate:g}"
+        out = args.results / f"{args.scenario}-{args.arrivals}-w{args.web_workers}-r{rate:g}"
         run.main(
             [
                 "--scenario", args.scenario, "--rate", str(rate), "--duration", str(args.duration),
                 "--web-workers", str(args.web_workers), "--results", str(out),
+                "--arrivals", args.arrivals,
             ]
         )  # fmt: skip
         summary = out / "summary.json"
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     args.results.mkdir(parents=True, exist_ok=True)
-    name = f"{args.scenario}-w{args.web_workers}"
+    name = f"{args.scenario}-{args.arrivals}-w{args.web_workers}"
     (args.results / f"{name}.txt").write_text(text + "\n")
     (args.results / f"{name}.json").write_text(json.dumps(points, indent=2))
     return 0

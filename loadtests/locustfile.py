@@ -8,8 +8,9 @@ One user class per scenario; pick one by class name or by its tag:
     spike          like signup, but the arrival rate jumps 10x for 20 s
 
 --arrival-rate sets arrivals per second over all users (default: one per
-user per second); users interleave on one grid (loadtests.pacing) instead of
-firing together. Every request is also recorded with its exact time
+user per second) and --arrivals the process (poisson, the default, or
+uniform); users interleave on one grid (loadtests.pacing) instead of firing
+together. Every request is also recorded with its exact time
 (--record-dir), because Locust's own percentiles are bucketed.
 """
 
@@ -30,7 +31,7 @@ from locust.exception import StopUser
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtests.mailstore import MailStore
-from loadtests.pacing import Grid, Pacer, Schedule
+from loadtests.pacing import ARRIVALS, Grid, Pacer, Schedule
 from loadtests.record import EMAILS_CAUSED, Recorder, Row
 
 logger = logging.getLogger("loadtests")
@@ -53,6 +54,12 @@ def _options(parser) -> None:
         type=float,
         default=0.0,
         help="arrivals per second over all users (0: one per user per second)",
+    )
+    parser.add_argument(
+        "--arrivals",
+        choices=ARRIVALS,
+        default="poisson",
+        help="arrival process: poisson (exponential gaps, the default) or uniform (evenly spaced)",
     )
     parser.add_argument("--mail-store", default="", help="the sink's JSONL store (SignupVerify)")
     parser.add_argument("--spike-at", type=float, default=20.0, help="seconds before the spike")
@@ -99,13 +106,19 @@ def _start(environment, **_kw) -> None:
         )
     else:
         schedule = Schedule.steady(rate)
-    Run.grid = Grid(schedule=schedule, users=users)
+    Run.grid = Grid(schedule=schedule, users=users, arrivals_process=options.arrivals)
     Run.run_id = options.run_id or uuid.uuid4().hex[:8]
     Run.record_dir = Path(options.record_dir) if options.record_dir else None
     Run.recorder.close()
     Run.recorder = Recorder(Run.record_dir / "requests.csv" if Run.record_dir else None)
     Run.mail = MailStore(Path(options.mail_store)) if options.mail_store else None
-    logger.info("grid: %.2f arrivals/s over %d users (period %.2f s)", rate, users, users / rate)
+    logger.info(
+        "grid: %s arrivals, %.2f/s over %d users (mean period %.2f s)",
+        options.arrivals,
+        rate,
+        users,
+        users / rate,
+    )
 
 
 @events.test_stop.add_listener

@@ -1,4 +1,12 @@
-"""Steady arrivals: one shared schedule, each user keeps its own phase on it.
+"""Arrivals on one shared schedule, each user keeps its own phase on it.
+
+Two arrival processes over the same rate schedule: "poisson" (exponential
+gaps: how independent clients really arrive, and what the p95 claim is
+judged on, see docs/measuring.md) and "uniform" (evenly spaced: a named,
+gentler variant). A Poisson process with a changing rate is made by time
+rescaling: unit-rate exponential gaps accumulate "mass", and the schedule
+maps mass m to the time its cumulative intensity reaches m (for uniform
+arrivals, arrival i is simply at mass i).
 
 Why not constant_pacing: it counts from each user's spawn, so users spawned
 together fire in the same few milliseconds every period (a burst test in
@@ -14,9 +22,14 @@ is saturated) skips the stale turns and counts them: missed > 0 means the
 offered rate was not delivered. Pure Python: no Locust import.
 """
 
-import math
+import random
 import time
 from dataclasses import dataclass, field
+from typing import Literal
+
+from loadtests.stats import percentile
+
+ARRIVALS = ("poisson", "uniform")
 
 
 @dataclass
@@ -34,8 +47,12 @@ class Schedule:
         return cls([(0.0, rate), (at, rate * factor), (at + seconds, rate)])
 
     def time_of(self, index: int) -> float:
-        """Seconds from the epoch at which arrival `index` (0-based) is due."""
-        remaining = float(index)
+        """Seconds from the epoch at which evenly spaced arrival `index` (0-based) is due."""
+        return self.at(float(index))
+
+    def at(self, mass: float) -> float:
+        """Seconds from the epoch at which the cumulative intensity reaches `mass`."""
+        remaining = mass
         for (start, rate), nxt in zip(self.segments, [*self.segments[1:], None], strict=True):
             if nxt is None:
                 return start + remaining / rate
@@ -52,14 +69,32 @@ class Grid:
 
     schedule: Schedule
     users: int  # N: arrival i belongs to user i mod N
+    arrivals_process: Literal["poisson", "uniform"] = "poisson"
+    seed: int | None = None
     epoch: float | None = None
     slots_taken: int = 0
     missed: int = 0
     arrivals: int = 0
     lags_ms: list[float] = field(default_factory=list)
+    _masses: list[float] = field(default_factory=list, repr=False)
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.arrivals_process not in ARRIVALS:
+            raise ValueError(f"arrivals must be one of {ARRIVALS}, not {self.arrivals_process!r}")
+        self._rng = random.Random(self.seed)
+
+    def mass(self, index: int) -> float:
+        """Cumulative unit-rate mass of arrival `index` (drawn lazily, reproducible by seed)."""
+        if self.arrivals_process == "uniform":
+            return float(index)
+        while len(self._masses) <= index:
+            last = self._masses[-1] if self._masses else 0.0
+            self._masses.append(last + self._rng.expovariate(1.0))
+        return self._masses[index]
 
     def due(self, index: int) -> float:
-        return (self.epoch or 0.0) + self.schedule.time_of(index)
+        return (self.epoch or 0.0) + self.schedule.at(self.mass(index))
 
     def join(self, now: float | None = None) -> "Pacer":
         """A new user takes the next phase; a late joiner starts at its next turn."""
@@ -74,13 +109,13 @@ class Grid:
 
     def summary(self) -> dict:
         lags = sorted(self.lags_ms)
-        p95 = lags[max(0, math.ceil(0.95 * len(lags)) - 1)] if lags else 0.0
         return {
+            "arrivals_process": self.arrivals_process,
             "segments": self.schedule.segments,
             "users": self.users,
             "arrivals": self.arrivals,
             "missed_slots": self.missed,
-            "start_lag_p95_ms": round(p95, 1),
+            "start_lag_p95_ms": round(percentile(lags, 95), 1),
             "start_lag_max_ms": round(lags[-1], 1) if lags else 0.0,
         }
 

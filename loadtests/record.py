@@ -8,11 +8,12 @@ nor Django.
 """
 
 import csv
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from loadtests.stats import percentile
 
 COLUMNS = ["start", "type", "name", "kind", "status", "ms", "ok", "email", "emails", "error"]
 
@@ -21,14 +22,6 @@ COLUMNS = ["start", "type", "name", "kind", "status", "ms", "ok", "email", "emai
 # repeat signup of a taken address is sent only inside the 60 s cooldown, so
 # it is silently limited and sends nothing (its 202 looks the same outside).
 EMAILS_CAUSED = {("signup_new", 202): 1, ("resend", 202): 1}
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 when empty)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 @dataclass

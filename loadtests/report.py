@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtests.mailstore import MailStore
-from loadtests.record import Row, percentile, times_by_name
+from loadtests.record import Row, times_by_name
+from loadtests.stats import percentile
 
 SIGNUP = "/api/v1/signup"
 VERIFY = "/api/v1/signup/verify"
