@@ -78,11 +78,36 @@ def usage(before: Snapshot | None, after: Snapshot | None) -> dict[str, float]:
     machine = (after.machine_busy - before.machine_busy) / seconds
     used["other"] = max(0.0, machine - sum(used.values()))
     used["machine"] = machine
+    used["seconds"] = seconds
     return used
+
+
+SERVICE = ("web", "worker", "postgres", "redis")  # what a signup costs the service
+
+
+def per_signup_ms(used: dict[str, float], signups: int) -> dict[str, float]:
+    """ms of CPU per accepted signup for each service process (Locust and the sink apart)."""
+    if not used or signups <= 0:
+        return {}
+    cpu_ms = {name: used[name] * used["seconds"] * 1000 / signups for name in SERVICE}
+    cpu_ms["total"] = sum(cpu_ms.values())
+    return cpu_ms
+
+
+def per_signup_line(cpu_ms: dict[str, float], hash_ms: float, signups: int) -> str:
+    if not cpu_ms:
+        return "cpu per signup: not measured"
+    parts = ", ".join(f"{name} {cpu_ms[name]:.1f}" for name in SERVICE)
+    ratio = f" = {cpu_ms['total'] / hash_ms:.2f} hashes" if hash_ms else ""
+    return (
+        f"cpu per accepted signup (ms, {signups} signups; all requests of the run charged to"
+        f" them): {parts}; total {cpu_ms['total']:.1f}{ratio}"
+        f" (one Argon2id hash {hash_ms:.1f} ms, measured in this run)"
+    )
 
 
 def usage_line(used: dict[str, float], cores: int) -> str:
     if not used:
         return "cpu: not measured"
-    parts = [f"{name} {used[name]:.2f}" for name in (*COMPONENTS, "other")]
+    parts = [f"{name} {used[name]:.2f}" for name in (*COMPONENTS, "other")]  # cores
     return f"cpu (cores used, of {cores}): " + ", ".join(parts) + f"; machine {used['machine']:.2f}"

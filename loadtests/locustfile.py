@@ -62,6 +62,12 @@ def _options(parser) -> None:
         help="arrival process: poisson (exponential gaps, the default) or uniform (evenly spaced)",
     )
     parser.add_argument("--mail-store", default="", help="the sink's JSONL store (SignupVerify)")
+    parser.add_argument(
+        "--web-hosts",
+        default="",
+        include_in_web_ui=False,
+        help="comma-separated base URLs of several web nodes: users are spread over them",
+    )
     parser.add_argument("--spike-at", type=float, default=20.0, help="seconds before the spike")
     parser.add_argument("--spike-seconds", type=float, default=20.0, help="how long it lasts")
     parser.add_argument("--spike-factor", type=float, default=10.0, help="rate multiplier")
@@ -82,6 +88,7 @@ class Run:
     record_dir: Path | None = None
     run_id: str = ""
     serial = itertools.count()
+    host_turn = itertools.count()
 
 
 @events.init.add_listener
@@ -181,6 +188,13 @@ class PacedUser(FastHttpUser):
     scenario = ""
     network_timeout = 30.0
     connection_timeout = 10.0
+
+    def __init__(self, environment) -> None:
+        """With --web-hosts, user k talks to node k mod n (a round-robin balancer)."""
+        hosts = [h for h in getattr(environment.parsed_options, "web_hosts", "").split(",") if h]
+        if hosts:
+            self.host = hosts[next(Run.host_turn) % len(hosts)]
+        super().__init__(environment)
 
     def on_start(self) -> None:
         if Run.grid is None:

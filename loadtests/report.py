@@ -93,6 +93,10 @@ class MailFigures:
     extra: list[str] = field(default_factory=list)  # more than caused, or never caused
     notices: int = 0
     last_received_at: float = 0.0
+    # per new signup answered 202: ms from the answer to its first code at the
+    # sink (the sink's clock and Locust's are this machine's; floored at 0,
+    # since the worker may deliver before Locust has read the answer)
+    inbox_ms: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -120,9 +124,23 @@ def mail_figures(rows: list[Row], store: MailStore, also: list[str] = ()) -> Mai
                 figures.notices += 1
     figures.expected = sum(expected.values())
     figures.received = sum(received.values())
+    figures.inbox_ms = sorted(time_to_inbox(rows, store))
     figures.missing = sorted(a for a in expected if received[a] < expected[a])
     figures.extra = sorted(a for a in received if received[a] > expected[a])
     return figures
+
+
+def time_to_inbox(rows: list[Row], store: MailStore) -> list[float]:
+    """For each new signup answered 202 and mailed: ms from its answer to its code."""
+    out = []
+    for row in rows:
+        if row.kind != "signup_new" or row.status != 202:
+            continue
+        mails = store.verification_mails(row.email)
+        if mails:
+            answered = row.start + row.ms / 1000
+            out.append(max(0.0, (min(m.received_at for m in mails) - answered) * 1000))
+    return out
 
 
 def fmt_ms(values: list[float]) -> str:

@@ -75,6 +75,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--p95-limit", type=float, default=100.0, help="signup p95 bound, ms")
     parser.add_argument("--web-workers", type=int, default=2 * CORES, help="gunicorn workers")
     parser.add_argument("--worker-threads", type=int, default=4, help="rundramatiq threads")
+    parser.add_argument(
+        "--web-nodes",
+        type=int,
+        default=1,
+        help="gunicorn masters on their own ports (Locust users spread over them)",
+    )
+    parser.add_argument(
+        "--worker-nodes", type=int, default=1, help="rundramatiq processes started separately"
+    )
+    parser.add_argument(
+        "--kill-worker-node-at",
+        type=float,
+        metavar="SECONDS",
+        help="SIGKILL the last worker node this long into the load (needs --worker-nodes >= 2)",
+    )
+    parser.add_argument(
+        "--inbox-p95-limit", type=float, default=1000.0, help="time to inbox p95 bound, ms"
+    )
     parser.add_argument("--mail-wait", type=float, default=30.0, help="seconds for mail after load")
     parser.add_argument("--results", type=Path, help="default results/load/<scenario>")
     args = parser.parse_args(argv)
@@ -86,6 +104,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.users = max(1, math.ceil(args.rate * factor))
     if args.scenario == "spike" and args.duration < SPIKE["at"] + SPIKE["seconds"] + 20:
         parser.error("spike needs --duration of at least 60 s (20 s, spike, 20 s after)")
+    if args.kill_worker_node_at is not None and args.worker_nodes < 2:
+        parser.error("--kill-worker-node-at needs --worker-nodes 2 or more")
     if args.host and args.scenario == "signup_verify" and not args.mail_store:
         parser.error("signup_verify against --host needs --mail-store (where codes arrive)")
     args.results = (args.results or ROOT / "results" / "load" / args.scenario).resolve()
@@ -113,9 +133,13 @@ def clean(results: Path) -> None:
 
 
 def run_locust(
-    args: argparse.Namespace, host: str, mail_store: Path | None
+    args: argparse.Namespace, hosts: list[str], mail_store: Path | None, stack=None
 ) -> tuple[int, cpu.Snapshot | None]:
-    """Locust as a child process: its exit code, and CPU figures taken just before it ended."""
+    """Locust as a child process: its exit code, and CPU figures taken just before it ended.
+
+    With --kill-worker-node-at, the last worker node is SIGKILLed that far into the load.
+    """
+    host = hosts[0]
     results: Path = args.results
     argv = [
         locust_bin(), "-f", "loadtests/locustfile.py", SCENARIOS[args.scenario],
@@ -130,12 +154,24 @@ def run_locust(
     ]  # fmt: skip
     if mail_store is not None:
         argv += ["--mail-store", str(mail_store)]
-    deadline = time.monotonic() + args.duration + 120
+    if len(hosts) > 1:
+        argv += ["--web-hosts", ",".join(hosts)]
+    started = time.monotonic()
+    kill_at = None if args.kill_worker_node_at is None else started + args.kill_worker_node_at
+    deadline = started + args.duration + 120
     last = cpu.snapshot()
     with open(results / "locust.log", "w") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         while proc.poll() is None and time.monotonic() < deadline:
             last = cpu.snapshot()  # Locust's own CPU is gone once it exits
+            if kill_at is not None and time.monotonic() >= kill_at and stack is not None:
+                stack.kill_worker(node=args.worker_nodes - 1)
+                print(
+                    f"killed worker node {args.worker_nodes - 1} (SIGKILL) at"
+                    f" {time.monotonic() - started:.0f} s into the load",
+                    flush=True,
+                )
+                kill_at = None
             time.sleep(1.0)
         if proc.poll() is None:
             proc.kill()
@@ -175,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         stack = Stack(
             results=results,
             web_workers=args.web_workers,
+            web_nodes=args.web_nodes,
+            worker_nodes=args.worker_nodes,
             worker_threads=args.worker_threads,
             start_worker=not args.no_worker,
         )
@@ -186,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if stack is not None:
             parts = (
-                f"web ({args.web_workers} workers), {'no worker' if args.no_worker else 'worker'}"
+                f"{args.web_nodes} web node(s) of {args.web_workers} workers,"
+                f" {'no worker' if args.no_worker else f'{args.worker_nodes} worker node(s)'}"
             )
             print(f"starting {parts}, SMTP sink; database {DB_NAME} ...")
             try:
@@ -195,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"setup failed: {exc} (logs in {results})", file=sys.stderr)
                 return 2
             warmed = stack.warm_up()
-        host = stack.url if stack else args.host
+        hosts = stack.urls if stack else [args.host]
         store_path = (
             stack.mail_store if stack else (Path(args.mail_store) if args.mail_store else None)
         )
@@ -204,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             f" {args.users} users, {args.duration} s"
         )
         access_offset = stack.access_log.stat().st_size if stack else 0
+        hash_ms = one_hash_ms() if stack is not None else 0.0
         load_before = os.getloadavg()
         cpu_before = cpu.snapshot()
         started = time.monotonic()
-        rc, cpu_after = run_locust(args, host, store_path)
+        rc, cpu_after = run_locust(args, hosts, store_path, stack)
         seconds = time.monotonic() - started
         cpu_used = cpu.usage(cpu_before, cpu_after)
         load_after = os.getloadavg()
@@ -225,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         warmed=len(warmed), access_offset=access_offset,
     )  # fmt: skip
     lines.append(cpu.usage_line(cpu_used, CORES))
+    accepted = sum(1 for r in rows if r.name == SIGNUP and r.status == 202)
+    cpu_ms = cpu.per_signup_ms(cpu_used, accepted)
+    lines.append(cpu.per_signup_line(cpu_ms, hash_ms, accepted))
     lines.append(
         f"machine load average (1/5/15 min): before {fmt_load(load_before)},"
         f" after {fmt_load(load_after)}; locust ran {seconds:.0f} s"
@@ -237,11 +280,24 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (results / "summary.txt").write_text(text + "\n")
     figures.update(
-        cpu=cpu_used, load_before=load_before, load_after=load_after, ok=ok,
+        cpu=cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=hash_ms,
+        load_before=load_before, load_after=load_after, ok=ok,
         checks=[asdict(c) for c in checks],
     )  # fmt: skip
     (results / "summary.json").write_text(json.dumps(figures, indent=2, default=str))
     return 0 if ok else 1
+
+
+def one_hash_ms() -> float:
+    """One production hash, measured now by loadtests.hashcost (the CPU yardstick)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "loadtests.hashcost"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def fmt_load(load: tuple[float, float, float]) -> str:
@@ -263,7 +319,11 @@ def summarize(
     server_202 = server_times(args.results / "access.log", access_offset).get(
         f"POST {SIGNUP} 202", []
     )
-    where = args.host or f"local, {args.web_workers} web workers"
+    where = args.host or (
+        f"local, {args.web_nodes} web node(s) x {args.web_workers} workers,"
+        f" {args.worker_nodes} worker node(s)"
+        + (f", one killed at {args.kill_worker_node_at:g} s" if args.kill_worker_node_at else "")
+    )
     lines = [
         f"scenario {args.scenario}: {args.rate:g} {args.arrivals} arrivals/s, {args.users} users,"
         f" {args.duration} s, {where}",
@@ -293,6 +353,10 @@ def summarize(
             f" received {mail.received}"
             f" (missing for {len(mail.missing)} addresses, extra for {len(mail.extra)});"
             f" notices {mail.notices}; waited {waited:.1f} s after the load"
+        )
+        lines.append(
+            f"time to inbox (202 -> code at the sink), {len(mail.inbox_ms)} signups:"
+            f" p50/p95/p99 {pct3(mail.inbox_ms)} ms"
         )
         lines.append(
             "outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(states.items())) or "empty")
@@ -326,6 +390,15 @@ def summarize(
                 f"expected {mail.expected}, received {mail.received} within"
                 f" {args.mail_wait:.0f} s; missing {len(mail.missing)}, extra {len(mail.extra)}"
                 + (f" (e.g. {sample})" if sample else ""),
+            )
+        )
+        inbox_p95 = percentile(mail.inbox_ms, 95)
+        checks.append(
+            Check(
+                "time to inbox p95",
+                bool(mail.inbox_ms) and inbox_p95 < args.inbox_p95_limit,
+                f"p95 {inbox_p95:.0f} ms over {len(mail.inbox_ms)} new signups;"
+                f" limit {args.inbox_p95_limit:g} ms",
             )
         )
         left = {s: states.get(s, 0) for s in ("pending", "sending", "failed")}

@@ -55,10 +55,13 @@ def database_url(name: str = DB_NAME) -> str:
 class Stack:
     results: Path
     web_workers: int
+    web_nodes: int = 1  # gunicorn masters on their own ports (machines, as far as one box can)
+    worker_nodes: int = 1  # rundramatiq processes started separately, each with its relay
     worker_processes: int = 1
     worker_threads: int = 4
     start_worker: bool = True
     port: int = field(default_factory=free_port)
+    more_ports: list[int] = field(default_factory=list)  # web nodes after the first
     smtp_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     # For the fault tests; the defaults are the load runner's.
@@ -72,6 +75,11 @@ class Stack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def urls(self) -> list[str]:
+        """One base URL per web node (the first is self.url)."""
+        return [f"http://127.0.0.1:{port}" for port in (self.port, *self.more_ports)]
 
     @property
     def mail_store(self) -> Path:
@@ -117,24 +125,27 @@ class Stack:
         if self.start_sink:
             sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
             self.spawn("sink", [python, "-m", "messaging.sink", *sink])
-        web = [
-            "core.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
-            "--access-logfile", str(self.access_log), "--access-logformat", ACCESS_LOG_FORMAT,
-        ]  # fmt: skip
-        self.spawn("web", [str(Path(python).with_name("gunicorn")), *web])
+        self.more_ports = [free_port() for _ in range(self.web_nodes - 1)]
+        for node, port in enumerate((self.port, *self.more_ports)):
+            web = [
+                "core.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
+                "--access-logfile", str(self.access_log), "--access-logformat", ACCESS_LOG_FORMAT,
+            ]  # fmt: skip
+            self.spawn(node_name("web", node), [str(Path(python).with_name("gunicorn")), *web])
         if self.start_worker:
-            self.spawn_worker()
+            for node in range(self.worker_nodes):
+                self.spawn_worker(node=node)
         self.wait_ready()
 
-    def spawn_worker(self, **env: str) -> subprocess.Popen:
+    def spawn_worker(self, node: int = 0, **env: str) -> subprocess.Popen:
         """`manage.py rundramatiq` (with its relay); env adds to the stack's environment."""
         pool = ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
         argv = [sys.executable, "manage.py", "rundramatiq", *pool]
-        return self.spawn("worker", argv, env=env)
+        return self.spawn(node_name("worker", node), argv, env=env)
 
-    def kill_worker(self, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
-        """Signal the worker's whole process group (main process and its forks) and reap it."""
-        proc = self.procs.pop("worker")
+    def kill_worker(self, sig: int = signal.SIGKILL, timeout: float = 30.0, node: int = 0) -> None:
+        """Signal a worker node's whole process group (main process and forks) and reap it."""
+        proc = self.procs.pop(node_name("worker", node))
         if proc.poll() is None:
             os.killpg(proc.pid, sig)
         proc.wait(timeout=timeout)
@@ -155,19 +166,23 @@ class Stack:
         return self.procs[name]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """The sink listens and /api/v1/health says ok (database and broker)."""
+        """The sink listens and every web node's /api/v1/health says ok (database, broker)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
+        pending = list(self.urls)
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}: see {name}.log")
             if listening(self.smtp_port):
                 try:
-                    with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=2) as resp:  # noqa: S310 (http, ours)
+                    with urllib.request.urlopen(f"{pending[0]}/api/v1/health", timeout=2) as resp:  # noqa: S310 (http, ours)
                         body = json.loads(resp.read())
                         if resp.status == 200 and body.get("status") == "ok":
-                            return
+                            pending.pop(0)
+                            if not pending:
+                                return
+                            continue
                         last = str(body)
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     last = str(exc)
@@ -183,25 +198,27 @@ class Stack:
         addresses signed up: their verification emails are expected too.
         """
         token = secrets.token_hex(4)
-        emails = [f"warmup-{token}-{i}@example.com" for i in range(4 * self.web_workers)]
+        count = 4 * self.web_workers * self.web_nodes
+        emails = [f"warmup-{token}-{i}@example.com" for i in range(count)]
         with ThreadPoolExecutor(max_workers=2 * self.web_workers) as pool:
-            answers = list(pool.map(self._journey, emails))
+            answers = list(pool.map(self._journey, emails, range(count)))
         if any(answer != (202, 429, 400) for answer in answers):
             raise RuntimeError(f"warm-up answered {sorted(set(answers))}, not (202, 429, 400)")
         return emails
 
-    def _journey(self, email: str) -> tuple[int, int, int]:
+    def _journey(self, email: str, turn: int = 0) -> tuple[int, int, int]:
         """Signup (202), a resend inside the cooldown (429), a wrong code (400)."""
         password = secrets.token_urlsafe(16)
+        url = self.urls[turn % len(self.urls)]
         return (
-            self._post("/api/v1/signup", {"email": email, "password": password}),
-            self._post("/api/v1/signup/resend", {"email": email}),
-            self._post("/api/v1/signup/verify", {"email": email, "code": "00000O"}),
+            self._post("/api/v1/signup", {"email": email, "password": password}, url),
+            self._post("/api/v1/signup/resend", {"email": email}, url),
+            self._post("/api/v1/signup/verify", {"email": email, "code": "00000O"}, url),
         )
 
-    def _post(self, path: str, body: dict) -> int:
+    def _post(self, path: str, body: dict, url: str | None = None) -> int:
         request = urllib.request.Request(  # noqa: S310 (http, ours)
-            f"{self.url}{path}",
+            f"{url or self.url}{path}",
             data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
@@ -242,6 +259,11 @@ class Stack:
         if getattr(self, "_lock", None) is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+
+
+def node_name(role: str, node: int) -> str:
+    """'web', 'web1', ...: the first node keeps the plain name (the fault tests use it)."""
+    return role if node == 0 else f"{role}{node}"
 
 
 def ensure_services() -> None:
