@@ -120,6 +120,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
+    # Behind PgBouncer in transaction pooling mode (scripts/with-pgbouncer), a
+    # session lasts one transaction: server-side cursors (named, WITH HOLD) and
+    # psycopg's automatic prepared statements would land on another server
+    # connection. Persistent connections stay (they are to PgBouncer).
+    if env_bool("DATABASE_TRANSACTION_POOLING"):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker write to one file: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -35,6 +35,9 @@ from core.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("LOAD_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The processes under test may reach PostgreSQL another way (through PgBouncer:
+# scripts/with-pgbouncer sets LOAD_APP_PG_URL); creating the database does not.
+APP_PG_URL = os.environ.get("LOAD_APP_PG_URL", PG_ADMIN_URL)
 DB_NAME = os.environ.get("LOAD_DB_NAME", "payshift_load")
 REDIS_URL = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/14")
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(L)s"  # %(L)s: request time in seconds, to the µs
@@ -47,7 +50,8 @@ def listening(port: int) -> bool:
 
 
 def database_url(name: str = DB_NAME) -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    """How the service's processes (and the runner's checks) reach database name."""
+    base = APP_PG_URL.rsplit("/", 1)[0]
     return f"{base}/{name}"
 
 
