@@ -23,7 +23,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from loadtests import cpu
+from loadtests import cpu, dbstats
 from loadtests.mailstore import MailStore
 from loadtests.pacing import ARRIVALS
 from loadtests.record import Row, read_rows
@@ -244,12 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         access_offset = stack.access_log.stat().st_size if stack else 0
         hash_ms = one_hash_ms() if stack is not None else 0.0
+        counters_before = stack.counters() if stack is not None else dbstats.Counters()
         load_before = os.getloadavg()
         cpu_before = cpu.snapshot()
         started = time.monotonic()
         rc, cpu_after = run_locust(args, hosts, store_path, stack)
         seconds = time.monotonic() - started
         cpu_used = cpu.usage(cpu_before, cpu_after)
+        counters_after = stack.counters() if stack is not None else dbstats.Counters()
         load_after = os.getloadavg()
         rows = read_rows(results / "requests.csv") if (results / "requests.csv").exists() else []
         if stack is not None:
@@ -268,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     accepted = sum(1 for r in rows if r.name == SIGNUP and r.status == 202)
     cpu_ms = cpu.per_signup_ms(cpu_used, accepted)
     lines.append(cpu.per_signup_line(cpu_ms, hash_ms, accepted))
+    costs = dbstats.per_signup(counters_before, counters_after, accepted)
+    lines.append(dbstats.per_signup_line(costs))
     lines.append(
         f"machine load average (1/5/15 min): before {fmt_load(load_before)},"
         f" after {fmt_load(load_after)}; locust ran {seconds:.0f} s"
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (results / "summary.txt").write_text(text + "\n")
     figures.update(
-        cpu=cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=hash_ms,
+        cpu=cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=hash_ms, per_signup=costs,
         load_before=load_before, load_after=load_after, ok=ok,
         checks=[asdict(c) for c in checks],
     )  # fmt: skip

@@ -141,6 +141,12 @@ class Stack:
                 self.spawn_worker(node=node)
         self.wait_ready()
 
+    def counters(self):
+        """PostgreSQL and Redis counters now (loadtests.dbstats), for per-signup costs."""
+        from loadtests import dbstats
+
+        return dbstats.snapshot(database_url(self.db_name), self.redis_url)
+
     def spawn_worker(self, node: int = 0, **env: str) -> subprocess.Popen:
         """`manage.py rundramatiq` (with its relay); env adds to the stack's environment."""
         pool = ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
