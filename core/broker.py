@@ -1,12 +1,36 @@
-"""The Dramatiq broker: Redis, failing fast when Redis is away."""
+"""The Dramatiq broker: Redis (default) or RabbitMQ, chosen by BROKER_URL's scheme.
+
+Everything broker-specific lives here. The rest of the service asks the
+broker four things through the same methods on either broker:
+- ping(): health;
+- data_lost(): the broker came back without its queues (the relay then
+  enqueues every pending row again);
+- requeue_dead_workers(): give a killed worker's fetched messages back now;
+- queue_counts(queue): ready, delayed, in flight, dead-lettered, retrying;
+  live_workers(): worker processes seen lately (None: the broker cannot say).
+Both fail fast when the broker is away: a signup never waits on it.
+"""
 
 import threading
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import dramatiq
+import pika
 import redis
 from django.conf import settings
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+RELAY_MARK = "outbox-relay-mark"  # a key (Redis) or durable queue (RabbitMQ) the relay owns
+# What a broker call raises when the broker is away, on either broker.
+BROKER_ERRORS = (
+    redis.RedisError,
+    pika.exceptions.AMQPError,
+    dramatiq.errors.BrokerError,
+    OSError,
+)
 
 
 def fast_fail_redis(url: str) -> redis.Redis:
@@ -33,6 +57,17 @@ class FastFailRedisBroker(RedisBroker):
             return 1
         return super()._should_do_maintenance(command)
 
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    def data_lost(self) -> bool:
+        """True once each time Redis answers without the relay's marker key.
+
+        SET NX: of several relays, one sees the loss. Also true on a brand-new
+        Redis: relaying its pending rows once more is harmless.
+        """
+        return bool(self.client.set(f"{self.namespace}:{RELAY_MARK}", "1", nx=True))
+
     def requeue_dead_workers(self) -> None:
         """Put the messages a dead worker had fetched back on their queues, now.
 
@@ -50,3 +85,124 @@ class FastFailRedisBroker(RedisBroker):
                 self.do_qsize(queue)
         finally:
             self._maintain_now.on = False
+
+    def queue_counts(self, queue: str) -> dict[str, int]:
+        """Messages waiting (ready), delayed (retries and ETAs), fetched by a worker
+        (in flight: main and delay queue acks), dead-lettered."""
+        client, ns = self.client, self.namespace
+
+        def acked(name: str) -> int:
+            keys = client.scan_iter(f"{ns}:__acks__.*.{name}", count=500)
+            return sum(client.scard(key) for key in keys)
+
+        return {
+            "ready": client.llen(f"{ns}:{queue}"),
+            "delayed": client.llen(f"{ns}:{queue}.DQ"),
+            "in flight": acked(queue),
+            "retrying": acked(f"{queue}.DQ"),
+            "dead": client.zcard(f"{ns}:{queue}.XQ"),
+        }
+
+    def live_workers(self) -> int | None:
+        """Worker processes with a recent heartbeat. Web processes heartbeat too
+        once they enqueue (Dramatiq registers any consumer), so only those that
+        fetched from a queue recently are counted: ones holding a queue's ack set."""
+        cutoff_ms = int(dramatiq.common.current_millis()) - self.heartbeat_timeout
+        live = self.client.zrangebyscore(f"{self.namespace}:__heartbeats__", cutoff_ms, "+inf")
+        consuming = {
+            key.decode().split(":__acks__.", 1)[1].split(".", 1)[0]
+            for key in self.client.scan_iter(f"{self.namespace}:__acks__.*", count=500)
+        }
+        return sum(1 for worker in live if worker.decode() in consuming)
+
+
+def fast_fail_amqp_url(url: str) -> str:
+    """Add pika's fail-fast connection settings unless the URL sets them."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in {
+        "connection_attempts": "1",
+        "retry_delay": "0",
+        "socket_timeout": str(settings.REDIS_CONNECT_TIMEOUT),
+        "blocked_connection_timeout": str(settings.REDIS_SOCKET_TIMEOUT * 5),
+    }.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class FastFailRabbitmqBroker(RabbitmqBroker):
+    """RabbitmqBroker with fail-fast connections and publisher confirms.
+
+    Queues are durable and messages persistent (Dramatiq's defaults), so a
+    restarted RabbitMQ keeps them; a broker that lost them anyway (a new
+    node, a wiped volume) is told by the relay's durable mark queue.
+    RabbitMQ itself requeues a dead worker's unacked messages as soon as
+    its connection drops.
+    """
+
+    def __init__(self, *, url: str, **options) -> None:
+        super().__init__(url=fast_fail_amqp_url(url), **options)
+
+    def _with_connection(self, func):
+        """A short-lived connection of its own: these calls come from the relay
+        and health threads, not the thread-local connection Dramatiq keeps."""
+        connection = pika.BlockingConnection(self.parameters)
+        try:
+            return func(connection)
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    @staticmethod
+    def _declared(connection, queue: str):
+        """The queue's declare-ok (passive), or None if it does not exist yet."""
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+            return None
+
+    def ping(self) -> bool:
+        return bool(self._with_connection(lambda connection: connection.channel().is_open))
+
+    def data_lost(self) -> bool:
+        """True once each time the relay's durable mark queue is missing."""
+
+        def check(connection) -> bool:
+            if self._declared(connection, RELAY_MARK) is not None:
+                return False
+            connection.channel().queue_declare(RELAY_MARK, durable=True)
+            return True
+
+        return self._with_connection(check)
+
+    def requeue_dead_workers(self) -> None:
+        """Nothing to do: RabbitMQ requeues unacked messages of a closed connection."""
+
+    def queue_counts(self, queue: str) -> dict[str, int | None]:
+        """Ready, delayed and dead from RabbitMQ; unacked counts need its management API."""
+
+        def counts(connection) -> dict[str, int | None]:
+            def depth(name: str) -> int:
+                declared = self._declared(connection, name)
+                return 0 if declared is None else declared.message_count
+
+            return {
+                "ready": depth(queue),
+                "delayed": depth(dramatiq.common.dq_name(queue)),
+                "in flight": None,
+                "retrying": None,
+                "dead": depth(dramatiq.common.xq_name(queue)),
+            }
+
+        return self._with_connection(counts)
+
+    def live_workers(self) -> int | None:
+        """Consumers on the busiest declared queue: one per worker process."""
+
+        def consumers(connection) -> int:
+            found = [self._declared(connection, queue) for queue in sorted(self.queues)]
+            return max((d.consumer_count for d in found if d is not None), default=0)
+
+        return self._with_connection(consumers)

@@ -21,7 +21,7 @@ def check_database() -> bool:
 
 def check_broker() -> bool:
     try:
-        return bool(dramatiq.get_broker().client.ping())
+        return bool(dramatiq.get_broker().ping())
     except Exception:
         logger.warning("health part=broker state=error", exc_info=True)
         return False

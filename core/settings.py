@@ -13,6 +13,8 @@ from django.core.management.utils import get_random_secret_key
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from core.broker_config import broker_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -184,14 +186,16 @@ CACHES = {
 # Dramatiq: set explicitly. django-dramatiq's default is RabbitMQ plus a
 # Prometheus middleware path that Dramatiq 2 no longer has. AdminMiddleware
 # is left out: it adds ~6 SQL statements to every enqueue on the request path.
+# The broker: Redis by default, RabbitMQ when BROKER_URL is amqp:// (core.broker).
+BROKER_URL = os.environ.get("BROKER_URL", REDIS_URL)
+_broker_class, _broker_options = broker_settings(
+    BROKER_URL,
+    namespace=os.environ.get("DRAMATIQ_NAMESPACE", "payshift"),
+    heartbeat_timeout_ms=int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "15000")),
+)
 DRAMATIQ_BROKER = {
-    "BROKER": "core.broker.FastFailRedisBroker",
-    "OPTIONS": {
-        "url": REDIS_URL,
-        "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "payshift"),
-        # A killed worker's messages come back after this (default 60 s).
-        "heartbeat_timeout": int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "15000")),
-    },
+    "BROKER": _broker_class,
+    "OPTIONS": _broker_options,
     "MIDDLEWARE": [
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",

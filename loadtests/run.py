@@ -85,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--worker-nodes", type=int, default=1, help="rundramatiq processes started separately"
     )
     parser.add_argument(
+        "--broker-url", default="", help="amqp://... runs the service on RabbitMQ (default: Redis)"
+    )
+    parser.add_argument(
         "--kill-worker-node-at",
         type=float,
         metavar="SECONDS",
@@ -214,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             web_nodes=args.web_nodes,
             worker_nodes=args.worker_nodes,
             worker_threads=args.worker_threads,
+            broker_url=args.broker_url,
             start_worker=not args.no_worker,
         )
     mail: MailFigures | None = None
@@ -325,7 +329,7 @@ def summarize(
     )
     where = args.host or (
         f"local, {args.web_nodes} web node(s) x {args.web_workers} workers,"
-        f" {args.worker_nodes} worker node(s)"
+        f" {args.worker_nodes} worker node(s), broker {'RabbitMQ' if args.broker_url else 'Redis'}"
         + (f", one killed at {args.kill_worker_node_at:g} s" if args.kill_worker_node_at else "")
     )
     lines = [

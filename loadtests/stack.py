@@ -11,6 +11,7 @@ private Redis they stop and start, extra environment, an SMTP sink of their
 own (in-process, so they can make it refuse mail) and a worker they kill.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -71,6 +72,7 @@ class Stack:
     # For the fault tests; the defaults are the load runner's.
     db_name: str = DB_NAME
     redis_url: str = REDIS_URL
+    broker_url: str = ""  # empty: the broker is Redis at redis_url; amqp://...: RabbitMQ
     namespace: str = "payshift-load"
     extra_env: dict[str, str] = field(default_factory=dict)
     start_sink: bool = True  # False: the caller runs a sink on smtp_port
@@ -100,6 +102,7 @@ class Stack:
             SECRET_KEY=self.secret_key,
             DATABASE_URL=database_url(self.db_name),
             REDIS_URL=self.redis_url,
+            BROKER_URL=self.broker_url or self.redis_url,
             DRAMATIQ_NAMESPACE=self.namespace,
             EMAIL_HOST="127.0.0.1",
             EMAIL_PORT=str(self.smtp_port),
@@ -119,6 +122,8 @@ class Stack:
         ensure_services()
         recreate_database(self.db_name)
         redis.Redis.from_url(self.redis_url).flushdb()
+        if self.broker_url.startswith("amqp"):
+            purge_rabbitmq(self.broker_url)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
             cwd=ROOT,
@@ -269,6 +274,20 @@ class Stack:
         if getattr(self, "_lock", None) is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+
+
+def purge_rabbitmq(url: str, queues=("email", "notifications")) -> None:
+    """Empty the service's RabbitMQ queues (main, delay, dead letter) left by an earlier run."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        for queue in queues:
+            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+                with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):  # not declared
+                    connection.channel().queue_purge(name)
+    finally:
+        connection.close()
 
 
 def node_name(role: str, node: int) -> str:

@@ -7,17 +7,15 @@ services; nothing here imports an app that uses it, so imports run one way.
 import logging
 
 import dramatiq
-import redis
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from core.breaker import BreakerOpenError, broker_breaker
+from core.broker import BROKER_ERRORS
 from messaging.kinds import kind_get
 from messaging.models import Outbox
 
 logger = logging.getLogger(__name__)
-
-BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
 
 
 def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:

@@ -35,12 +35,11 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.broker import BROKER_ERRORS
 from messaging.models import Outbox
-from messaging.outbox import BROKER_ERRORS, outbox_enqueue_committed
+from messaging.outbox import outbox_enqueue_committed
 
 logger = logging.getLogger(__name__)
-
-BROKER_MARK = "outbox-relay:mark"
 
 
 def relay_due_rows() -> Q:
@@ -81,15 +80,13 @@ def relay_once(*, batch: int | None = None) -> int:
 
 
 def broker_data_lost() -> bool:
-    """True once each time the broker answers without the relay's marker key.
-
-    SET NX: of several relays, one sees the loss. Also true on a brand-new
-    Redis: relaying its pending rows once more is harmless. False while the
-    broker is unreachable (it cannot tell yet).
+    """True once each time the broker answers without the relay's mark
+    (core.broker: a key on Redis, a durable queue on RabbitMQ); also on a
+    brand-new broker: relaying its pending rows once more is harmless. False
+    while the broker is unreachable (it cannot tell yet).
     """
-    broker = dramatiq.get_broker()
     try:
-        return bool(broker.client.set(f"{broker.namespace}:{BROKER_MARK}", "1", nx=True))
+        return dramatiq.get_broker().data_lost()
     except BROKER_ERRORS:
         return False
 

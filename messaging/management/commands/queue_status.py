@@ -5,8 +5,6 @@ live workers, and the outbox by state with the oldest unfinished row's age
 and the last delivery. Works (with a note) while Redis is down.
 """
 
-import time
-
 import dramatiq
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Max, Min
@@ -15,27 +13,20 @@ from django.utils import timezone
 from messaging.models import Outbox
 
 QUEUES = ("email", "notifications")
+COLUMNS = ("ready", "delayed", "in flight", "retrying", "dead")
 
 
-def broker_figures(broker) -> tuple[list[tuple], int]:
-    client, ns = broker.client, broker.namespace
+def broker_figures(broker) -> tuple[list[tuple], int | None]:
+    """Per queue (core.broker, either broker): ready, delayed, in flight, retrying, dead."""
     rows = []
     for queue in QUEUES:
-        in_flight = sum(
-            client.scard(key) for key in client.scan_iter(f"{ns}:__acks__.*.{queue}", count=500)
-        )
-        rows.append(
-            (
-                queue,
-                client.llen(f"{ns}:{queue}"),
-                client.llen(f"{ns}:{queue}.DQ"),
-                in_flight,
-                client.zcard(f"{ns}:{queue}.XQ"),
-            )
-        )
-    cutoff_ms = int(time.time() * 1000) - broker.heartbeat_timeout
-    workers = client.zcount(f"{ns}:__heartbeats__", cutoff_ms, "+inf")
-    return rows, workers
+        counts = broker.queue_counts(queue)
+        rows.append((queue, *(counts[c] for c in COLUMNS)))
+    return rows, broker.live_workers()
+
+
+def _line(first: str, cells) -> str:
+    return f"  {first:<15}" + "".join(f"{cell:>11}" for cell in cells)
 
 
 def _age(value) -> str:
@@ -56,10 +47,12 @@ class Command(BaseCommand):
         except Exception as exc:
             out(self.style.ERROR(f"broker: unreachable ({type(exc).__name__}: {exc})"))
         else:
-            out(f"broker: {broker.namespace} on Redis, {workers} live worker process(es)")
-            out(f"  {'queue':<15}{'ready':>8}{'delayed':>9}{'in flight':>11}{'dead':>7}")
-            for queue, ready, delayed, in_flight, dead in rows:
-                out(f"  {queue:<15}{ready:>8}{delayed:>9}{in_flight:>11}{dead:>7}")
+            kind = type(broker).__name__.removeprefix("FastFail").removesuffix("Broker")
+            live = "?" if workers is None else workers
+            out(f"broker: {kind}, {live} live worker process(es)")
+            out(_line("queue", COLUMNS))
+            for queue, *counts in rows:
+                out(_line(queue, ["-" if n is None else str(n) for n in counts]))
 
         out("outbox:")
         counts = dict(Outbox.objects.values_list("state").annotate(n=Count("pk")))
