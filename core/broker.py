@@ -7,7 +7,7 @@ broker four things through the same methods on either broker:
   enqueues every pending row again);
 - requeue_dead_workers(): give a killed worker's fetched messages back now;
 - queue_counts(queue): ready, delayed, in flight, dead-lettered, retrying;
-  live_workers(): worker processes seen lately (None: the broker cannot say).
+- worker_alive(id) and live_workers(): worker processes seen lately.
 Both fail fast when the broker is away: a signup never waits on it.
 """
 
@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 RELAY_MARK = "outbox-relay-mark"  # a key (Redis) or durable queue (RabbitMQ) the relay owns
+WORKERS = "payshift-workers"  # Redis: worker process -> last check-in (ms)
 # What a broker call raises when the broker is away, on either broker.
 BROKER_ERRORS = (
     redis.RedisError,
@@ -103,17 +104,23 @@ class FastFailRedisBroker(RedisBroker):
             "dead": client.zcard(f"{ns}:{queue}.XQ"),
         }
 
+    def worker_alive(self, worker: str) -> None:
+        """Called by each worker process's relay on every pass (messaging.relay).
+
+        Dramatiq's own heartbeats cannot tell workers from web processes: an
+        enqueue heartbeats too. So workers keep a set of their own.
+        """
+        key = f"{self.namespace}:{WORKERS}"
+        now = dramatiq.common.current_millis()
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {worker: now})
+        pipe.zremrangebyscore(key, "-inf", now - 10 * self.heartbeat_timeout)
+        pipe.execute()
+
     def live_workers(self) -> int | None:
-        """Worker processes with a recent heartbeat. Web processes heartbeat too
-        once they enqueue (Dramatiq registers any consumer), so only those that
-        fetched from a queue recently are counted: ones holding a queue's ack set."""
-        cutoff_ms = int(dramatiq.common.current_millis()) - self.heartbeat_timeout
-        live = self.client.zrangebyscore(f"{self.namespace}:__heartbeats__", cutoff_ms, "+inf")
-        consuming = {
-            key.decode().split(":__acks__.", 1)[1].split(".", 1)[0]
-            for key in self.client.scan_iter(f"{self.namespace}:__acks__.*", count=500)
-        }
-        return sum(1 for worker in live if worker.decode() in consuming)
+        """Worker processes whose relay checked in within the heartbeat timeout."""
+        cutoff_ms = dramatiq.common.current_millis() - self.heartbeat_timeout
+        return self.client.zcount(f"{self.namespace}:{WORKERS}", cutoff_ms, "+inf")
 
 
 def fast_fail_amqp_url(url: str) -> str:
@@ -179,6 +186,9 @@ class FastFailRabbitmqBroker(RabbitmqBroker):
 
     def requeue_dead_workers(self) -> None:
         """Nothing to do: RabbitMQ requeues unacked messages of a closed connection."""
+
+    def worker_alive(self, worker: str) -> None:
+        """Nothing to do: live_workers counts the queues' consumers."""
 
     def queue_counts(self, queue: str) -> dict[str, int | None]:
         """Ready, delayed and dead from RabbitMQ; unacked counts need its management API."""

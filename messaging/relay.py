@@ -25,7 +25,10 @@ Each pass also asks the broker to give a dead worker's fetched messages back
 to their queues (core.broker.FastFailRedisBroker.requeue_dead_workers).
 """
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 from datetime import timedelta
 
@@ -119,7 +122,10 @@ def relay_dead_worker_messages() -> None:
 
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     while not stop.wait(interval):
+        with contextlib.suppress(*BROKER_ERRORS):
+            dramatiq.get_broker().worker_alive(worker)  # queue_status's live workers
         try:
             close_old_connections()
             if broker_data_lost():
