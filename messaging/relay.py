@@ -36,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging.models import Outbox
-from messaging.outbox import BROKER_ERRORS, outbox_enqueue_committed
+from messaging.outbox import BROKER_ERRORS, outbox_send_stamped, outbox_stamp_enqueued
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,12 @@ def relay_due_rows() -> Q:
 
 
 def relay_once(*, batch: int | None = None) -> int:
-    """Enqueue one batch of due rows; returns how many were enqueued."""
+    """Enqueue one batch of due rows; returns how many were enqueued.
+
+    The rows are picked and stamped (enqueued_at: no longer due) in one short
+    transaction; the broker is talked to only after it commits, so a slow or
+    unreachable broker never holds row locks.
+    """
     batch = batch or settings.OUTBOX_RELAY_BATCH
     with transaction.atomic():
         rows = list(
@@ -74,7 +79,8 @@ def relay_once(*, batch: int | None = None) -> int:
         )
         if not rows:
             return 0
-        enqueued = outbox_enqueue_committed(rows)
+        previous = outbox_stamp_enqueued(rows)
+    enqueued = outbox_send_stamped(rows, previous)
     if enqueued:
         logger.info("relay enqueued=%s due=%s", len(enqueued), len(rows))
     return len(enqueued)
