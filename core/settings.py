@@ -222,6 +222,11 @@ EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("EMAIL_MESSAGE_ID_DOMAIN", "")  # empty
 # --- Signup rules (named, as allauth does) ---------------------------------
 RATE_LIMIT_PER_IP = os.environ.get("RATE_LIMIT_PER_IP", "20/m")
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# X-Forwarded-For is read only from these peers: addresses or networks,
+# comma-separated (core.throttles.client_ip). Unset: loopback and private.
+TRUSTED_PROXY_IPS = [
+    n.strip() for n in os.environ.get("TRUSTED_PROXY_IPS", "").split(",") if n.strip()
+]
 SIGNUP_CODE_TTL_SECONDS = 10 * 60
 SIGNUP_CODE_MAX_ATTEMPTS = 5
 SIGNUP_CODE_COOLDOWN_SECONDS = 60
