@@ -26,7 +26,10 @@ to their queues (core.broker.FastFailRedisBroker.requeue_dead_workers).
 """
 
 import logging
+import os
+import socket
 import threading
+import time
 from datetime import timedelta
 
 import dramatiq
@@ -41,6 +44,8 @@ from messaging.outbox import BROKER_ERRORS, outbox_send_stamped, outbox_stamp_en
 logger = logging.getLogger(__name__)
 
 BROKER_MARK = "outbox-relay:mark"
+WORKERS_KEY = "outbox-relay:workers"  # zset: worker process -> last pass (ms)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def relay_due_rows() -> Q:
@@ -126,11 +131,35 @@ def relay_dead_worker_messages() -> None:
         logger.info("relay dead-workers=unchecked reason=broker-unavailable")
 
 
+def _worker_cutoff_ms(broker) -> int:
+    window_ms = max(3 * settings.OUTBOX_RELAY_INTERVAL_SECONDS * 1000, broker.heartbeat_timeout)
+    return int(time.time() * 1000 - window_ms)
+
+
+def worker_present() -> None:
+    """Register this worker process as live (queue_status counts these, not
+    Dramatiq's heartbeats, which web processes also write when they enqueue)."""
+    broker = dramatiq.get_broker()
+    key = f"{broker.namespace}:{WORKERS_KEY}"
+    try:
+        broker.client.zadd(key, {WORKER_ID: int(time.time() * 1000)})
+        broker.client.zremrangebyscore(key, "-inf", _worker_cutoff_ms(broker))
+    except BROKER_ERRORS:
+        pass
+
+
+def live_workers(broker) -> int:
+    key = f"{broker.namespace}:{WORKERS_KEY}"
+    return broker.client.zcount(key, _worker_cutoff_ms(broker), "+inf")
+
+
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
+    worker_present()
     while not stop.wait(interval):
         try:
             close_old_connections()
+            worker_present()
             if broker_data_lost():
                 relay_after_broker_loss()
             relay_dead_worker_messages()

@@ -1,41 +1,49 @@
 """`manage.py queue_status`: what an on-call person asks first.
 
-Queue depths (ready, delayed, in flight, dead-letter) from the Redis broker,
-live workers, and the outbox by state with the oldest unfinished row's age
-and the last delivery. Works (with a note) while Redis is down.
+Queue depths from the Redis broker: ready, retrying (a failed message
+waiting for its backoff: in the delay queue `<queue>.DQ`, or already
+fetched by a worker that holds it until its time, in
+`__acks__.<worker>.<queue>.DQ`), in flight, dead-letter; the live worker
+processes (each worker's relay registers itself: web processes, which also
+heartbeat on Dramatiq's own key when they enqueue, do not count); the outbox
+by state, the oldest unfinished row, the last errors of rows still being
+retried, and the failed ones.
+
+Exit status, for cron and monitoring: 0 all well; 1 rows have failed;
+2 the broker is unreachable.
 """
 
-import time
-
 import dramatiq
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from messaging.models import Outbox
+from messaging.relay import live_workers
 
 QUEUES = ("email", "notifications")
+BROKER_DOWN, ROWS_FAILED = 2, 1
+
+
+def _acked(client, ns: str, queue: str) -> int:
+    return sum(client.scard(k) for k in client.scan_iter(f"{ns}:__acks__.*.{queue}", count=500))
 
 
 def broker_figures(broker) -> tuple[list[tuple], int]:
     client, ns = broker.client, broker.namespace
     rows = []
     for queue in QUEUES:
-        in_flight = sum(
-            client.scard(key) for key in client.scan_iter(f"{ns}:__acks__.*.{queue}", count=500)
-        )
+        delayed = f"{queue}.DQ"
         rows.append(
             (
                 queue,
                 client.llen(f"{ns}:{queue}"),
-                client.llen(f"{ns}:{queue}.DQ"),
-                in_flight,
+                client.llen(f"{ns}:{delayed}") + _acked(client, ns, delayed),
+                _acked(client, ns, queue),
                 client.zcard(f"{ns}:{queue}.XQ"),
             )
         )
-    cutoff_ms = int(time.time() * 1000) - broker.heartbeat_timeout
-    workers = client.zcount(f"{ns}:__heartbeats__", cutoff_ms, "+inf")
-    return rows, workers
+    return rows, live_workers(broker)
 
 
 def _age(value) -> str:
@@ -46,20 +54,22 @@ def _age(value) -> str:
 
 
 class Command(BaseCommand):
-    help = "Show broker queue depths and outbox state."
+    help = "Show broker queue depths and outbox state; exit 1 if rows failed, 2 if no broker."
 
     def handle(self, *args, **options):
         out = self.stdout.write
         broker = dramatiq.get_broker()
+        broker_ok = True
         try:
             rows, workers = broker_figures(broker)
         except Exception as exc:
+            broker_ok = False
             out(self.style.ERROR(f"broker: unreachable ({type(exc).__name__}: {exc})"))
         else:
             out(f"broker: {broker.namespace} on Redis, {workers} live worker process(es)")
-            out(f"  {'queue':<15}{'ready':>8}{'delayed':>9}{'in flight':>11}{'dead':>7}")
-            for queue, ready, delayed, in_flight, dead in rows:
-                out(f"  {queue:<15}{ready:>8}{delayed:>9}{in_flight:>11}{dead:>7}")
+            out(f"  {'queue':<15}{'ready':>8}{'retrying':>10}{'in flight':>11}{'dead':>7}")
+            for queue, ready, retrying, in_flight, dead in rows:
+                out(f"  {queue:<15}{ready:>8}{retrying:>10}{in_flight:>11}{dead:>7}")
 
         out("outbox:")
         counts = dict(Outbox.objects.values_list("state").annotate(n=Count("pk")))
@@ -69,5 +79,18 @@ class Command(BaseCommand):
         never = unfinished.filter(enqueued_at__isnull=True).count()
         out(f"  oldest unfinished: {_age(figures['oldest'])}; never enqueued: {never}")
         out(f"  last delivery: {_age(Outbox.objects.aggregate(last=Max('sent_at'))['last'])}")
+        retrying = unfinished.exclude(last_error="").order_by("-pk")[:5]
+        for row in retrying:
+            out(f"  retrying #{row.pk} {row.kind} attempts={row.attempts}: {row.last_error[:100]}")
+        failed = counts.get(Outbox.State.FAILED, 0)
         for row in Outbox.objects.filter(state=Outbox.State.FAILED).order_by("-pk")[:5]:
             out(f"  failed #{row.pk} {row.kind} attempts={row.attempts}: {row.last_error[:100]}")
+
+        if not broker_ok:
+            raise CommandError("the broker is unreachable", returncode=BROKER_DOWN)
+        if failed:
+            raise CommandError(
+                f"{failed} outbox row(s) failed: see above; `manage.py outbox_requeue"
+                " --all-failed` sends them again",
+                returncode=ROWS_FAILED,
+            )
