@@ -57,13 +57,14 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        refusal = self.fail_with  # decided when the message arrived, not after the stall
         if self.stall_seconds:
             self.stalled += 1
             await asyncio.sleep(self.stall_seconds)
             if server.transport is None or server.transport.is_closing():
                 return "421 4.4.2 client gone: message dropped"
-        if self.fail_with:
-            return self.fail_with
+        if refusal:
+            return refusal
         message = message_from_bytes(envelope.content, policy=policy.default)
         body = plain_body(message)
         record = {
