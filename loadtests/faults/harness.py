@@ -509,10 +509,15 @@ class PrivatePostgres:
 
 
 class PostfixMailbox:
-    """A private Postfix's deliveries, read like ControlledSink.verification_mails()."""
+    """A private Postfix's deliveries, read like ControlledSink.verification_mails();
+    stands in for the scenario's sink (which it stops with the scenario)."""
 
-    def __init__(self, postfix) -> None:
+    def __init__(self, postfix, sink: ControlledSink) -> None:
         self.postfix = postfix
+        self.sink = sink
+
+    def down(self) -> None:
+        self.sink.down()
 
     def verification_mails(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
