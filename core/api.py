@@ -11,7 +11,7 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, Throttled, ValidationError
 
 from core.errors import ApiError
-from core.health import health_report
+from core.health import health_report, ready_report
 from signup.api import router as signup_router
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,16 @@ class HealthOut(Schema):
     status: Literal["ok", "error"]
     database: Literal["ok", "error"]
     broker: Literal["ok", "error"]
+
+
+class ReadyOut(Schema):
+    status: Literal["ok", "degraded", "error"]
+    database: Literal["ok", "error"]
+    broker: Literal["ok", "error"]
+
+
+class LiveOut(Schema):
+    status: Literal["ok"]
 
 
 @api.exception_handler(ApiError)
@@ -92,6 +102,20 @@ def health(request: HttpRequest):
     """Checks the database and the broker, each with a short timeout."""
     report = health_report()
     return Status(200 if report["status"] == "ok" else 503, report)
+
+
+@api.get("/health/ready", response={200: ReadyOut, 503: ReadyOut}, tags=["health"])
+def health_ready(request: HttpRequest):
+    """For load balancers: 200 while the database answers. A broker outage
+    is "degraded" (signups still succeed), not a reason to drain this node."""
+    report = ready_report()
+    return Status(503 if report["status"] == "error" else 200, report)
+
+
+@api.get("/health/live", response={200: LiveOut}, tags=["health"])
+def health_live(request: HttpRequest):
+    """For orchestrators: 200 while the process can answer; checks nothing else."""
+    return {"status": "ok"}
 
 
 api.add_router("/signup", signup_router)

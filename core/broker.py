@@ -52,6 +52,34 @@ class FastFailRedisBroker(RedisBroker):
     def __init__(self, *, url: str, **options) -> None:
         super().__init__(client=fast_fail_redis(url), **options)
         self._maintain_now = threading.local()
+        self._consumed: set[str] = set()
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
+        """A consumer; on a delay queue this process consumed before, first
+        give back the retries it held.
+
+        A worker fetches each delayed message (a retry waiting for its
+        backoff) at once and holds it in memory until its time, its id in
+        `__acks__.<this worker>.<queue>.DQ`. When its Redis connection drops,
+        Dramatiq's consumer thread drops those from memory and consumes the
+        queue again; the acks stay, and since the worker is alive nobody
+        gives them back: after a Redis restart that kept its data (AOF), the
+        retries waited for the relay's stale rule, 5 minutes (found by the
+        Redis-restart fault scenario, loadtests/faults). Requeued here, they
+        keep their eta; one still in memory is then sent twice, which the
+        outbox claim makes harmless.
+        """
+        if queue_name.endswith(".DQ") and queue_name in self._consumed:
+            self.requeue_held(queue_name)
+        self._consumed.add(queue_name)
+        return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
+
+    def requeue_held(self, queue_name: str) -> int:
+        """Put back on queue_name the messages this broker instance fetched from it."""
+        held = self.client.smembers(f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}")
+        if held:
+            self.do_requeue(queue_name, *held)
+        return len(held)
 
     def _should_do_maintenance(self, command: str) -> int:
         if getattr(self._maintain_now, "on", False):
@@ -118,8 +146,10 @@ class FastFailRedisBroker(RedisBroker):
         pipe.execute()
 
     def live_workers(self) -> int | None:
-        """Worker processes whose relay checked in within the heartbeat timeout."""
-        cutoff_ms = dramatiq.common.current_millis() - self.heartbeat_timeout
+        """Worker processes whose relay checked in lately (3 passes or the
+        heartbeat timeout, whichever is longer)."""
+        window_ms = max(3 * settings.OUTBOX_RELAY_INTERVAL_SECONDS * 1000, self.heartbeat_timeout)
+        cutoff_ms = dramatiq.common.current_millis() - window_ms
         return self.client.zcount(f"{self.namespace}:{WORKERS}", cutoff_ms, "+inf")
 
 

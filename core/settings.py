@@ -211,19 +211,33 @@ DRAMATIQ_BROKER = {
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 
 # --- Email ----------------------------------------------------------------
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# messaging.smtp.EmailBackend: Django's SMTP backend plus SMTPUTF8 for
+# internationalised addresses, a CA bundle, and a Message-ID in the sender's
+# domain. STARTTLS: EMAIL_USE_TLS=1 (port 587); implicit TLS: EMAIL_USE_SSL=1
+# (port 465). A relay signed by a private CA: EMAIL_SSL_CAFILE=/path/ca.pem.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "messaging.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "1025"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
-EMAIL_TIMEOUT = 10
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_SSL_CAFILE = os.environ.get("EMAIL_SSL_CAFILE", "")  # PEM bundle; empty: system CAs
+# Below the actor's time limit (system check): a stalled server then ends
+# the attempt as a socket timeout, which is retried.
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Payshift <no-reply@payshift.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("EMAIL_MESSAGE_ID_DOMAIN", "")  # empty: the sender's
 
 # --- Signup rules (named, as allauth does) ---------------------------------
 RATE_LIMIT_PER_IP = os.environ.get("RATE_LIMIT_PER_IP", "20/m")
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# X-Forwarded-For is read only from these peers: addresses or networks,
+# comma-separated (core.throttles.client_ip). Unset: loopback and private.
+TRUSTED_PROXY_IPS = [
+    n.strip() for n in os.environ.get("TRUSTED_PROXY_IPS", "").split(",") if n.strip()
+]
 SIGNUP_CODE_TTL_SECONDS = 10 * 60
 SIGNUP_CODE_MAX_ATTEMPTS = 5
 SIGNUP_CODE_COOLDOWN_SECONDS = 60
@@ -236,7 +250,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # --- Outbox ---------------------------------------------------------------
 OUTBOX_GRACE_SECONDS = env_float("OUTBOX_GRACE_SECONDS", 10)  # never enqueued
 OUTBOX_STALE_SECONDS = env_float("OUTBOX_STALE_SECONDS", 300)  # > max backoff
-OUTBOX_CLAIM_TIMEOUT_SECONDS = env_float("OUTBOX_CLAIM_TIMEOUT_SECONDS", 90)
+OUTBOX_CLAIM_TIMEOUT_SECONDS = env_float("OUTBOX_CLAIM_TIMEOUT_SECONDS", 90)  # > time limit
+OUTBOX_TIME_LIMIT_MS = int(os.environ.get("OUTBOX_TIME_LIMIT_MS", "60000"))  # per attempt
 OUTBOX_RELAY_INTERVAL_SECONDS = env_float("OUTBOX_RELAY_INTERVAL_SECONDS", 5)
 OUTBOX_RELAY_BATCH = 200
 # 14 retries, backoff 1 s doubling to 120 s: rides out ~15 min of SMTP outage

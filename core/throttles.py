@@ -5,6 +5,8 @@ good enough for a coarse per-IP limit. The per-address limits that must hold
 exactly live in the database (signup.limits).
 """
 
+import functools
+import ipaddress
 import logging
 
 import redis
@@ -19,16 +21,54 @@ logger = logging.getLogger(__name__)
 OFF = {"off", "", "0", "none"}
 
 
+DEFAULT_PROXY_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.cache
+def proxy_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """TRUSTED_PROXY_IPS as networks (an address is a /32 or /128); ValueError if one is not."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _trusted(address: str) -> bool:
+    entries = tuple(settings.TRUSTED_PROXY_IPS) or DEFAULT_PROXY_NETWORKS
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in proxy_networks(entries))
+
+
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies in from the right
-    of X-Forwarded-For (entries further left are client-supplied, not trusted)."""
-    proxies = settings.TRUSTED_PROXY_COUNT
+    """The client's address for the per-IP limit.
+
+    REMOTE_ADDR, unless it is a trusted proxy (TRUSTED_PROXY_IPS; unset:
+    loopback and private networks). Only then is X-Forwarded-For read, from
+    the right: at most TRUSTED_PROXY_COUNT hops (all of them when it is 0 and
+    TRUSTED_PROXY_IPS is set), stopping at the first hop that is not a
+    trusted proxy. Entries further left are client-supplied. A client that
+    reaches gunicorn directly cannot pick its address with a forged header.
+    """
+    peer = request.META.get("REMOTE_ADDR", "")
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies > 0 and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-min(proxies, len(hops))]
-    return request.META.get("REMOTE_ADDR", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    limit = settings.TRUSTED_PROXY_COUNT or (len(hops) if settings.TRUSTED_PROXY_IPS else 0)
+    if limit <= 0 or not hops or not _trusted(peer):
+        return peer
+    client = peer
+    for hop in reversed(hops[-limit:]):
+        client = hop
+        if not _trusted(hop):
+            break
+    return client
 
 
 class ClientIPThrottle(AnonRateThrottle):

@@ -5,9 +5,10 @@ services; nothing here imports an app that uses it, so imports run one way.
 """
 
 import logging
+from datetime import datetime
 
 import dramatiq
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from core.breaker import BreakerOpenError, broker_breaker
@@ -16,6 +17,7 @@ from messaging.kinds import kind_get
 from messaging.models import Outbox
 
 logger = logging.getLogger(__name__)
+
 
 
 def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
@@ -41,13 +43,47 @@ def _actor_for(kind: str) -> dramatiq.Actor:
 
 
 def outbox_enqueue_committed(rows: list[Outbox]) -> list[int]:
-    """Send one message per committed row (its id only); record enqueued_at.
+    """Stamp enqueued_at, then send one message per row (its id only).
 
-    Stops at the first broker error and leaves the rest to the relay. Call
-    only with committed rows: a worker must be able to load them.
+    Call only with committed rows, after the transaction: a worker must be
+    able to load and claim them. The stamp comes first, so a worker's claim
+    is always later than it and the relay's dead-claim rule can use the
+    claim timeout. If the stamp fails, nothing is sent and the relay's grace
+    rule takes the rows; inside a transaction the DatabaseError is raised,
+    not swallowed (that transaction is broken and must end).
+    """
+    if not rows:
+        return []
+    try:
+        previous = outbox_stamp_enqueued(rows)
+    except DatabaseError as exc:
+        if connection.in_atomic_block:
+            raise
+        logger.warning(
+            "enqueue outbox=%s outcome=deferred reason=%s", [r.pk for r in rows], type(exc).__name__
+        )
+        return []
+    return outbox_send_stamped(rows, previous)
+
+
+def outbox_stamp_enqueued(rows: list[Outbox]) -> dict[int, datetime | None]:
+    """Set enqueued_at to now (one UPDATE); returns each row's previous value."""
+    now = timezone.now()
+    previous = {row.pk: row.enqueued_at for row in rows}
+    Outbox.objects.filter(pk__in=previous).update(enqueued_at=now)
+    for row in rows:
+        row.enqueued_at = now
+    return previous
+
+
+def outbox_send_stamped(rows: list[Outbox], previous: dict[int, datetime | None]) -> list[int]:
+    """Send the stamped rows' messages; no database transaction may be open.
+
+    Stops at the first broker error: the rows not sent get their previous
+    enqueued_at back, so the relay takes them as before.
     """
     enqueued: list[int] = []
-    for row in rows:
+    for index, row in enumerate(rows):
         actor = _actor_for(row.kind)
         try:
             broker_breaker.call(lambda: actor.send(row.pk), errors=BROKER_ERRORS)  # noqa: B023
@@ -58,14 +94,23 @@ def outbox_enqueue_committed(rows: list[Outbox]) -> list[int]:
                 row.kind,
                 type(exc).__name__,
             )
+            _unstamp(rows[index:], previous)
             break
         enqueued.append(row.pk)
     if enqueued:
-        try:
-            Outbox.objects.filter(pk__in=enqueued).update(enqueued_at=timezone.now())
-        except DatabaseError:
-            # Queued all the same; the relay may enqueue it once more, which
-            # the claim in messaging.services makes harmless.
-            logger.warning("enqueue outbox=%s outcome=unrecorded", enqueued, exc_info=True)
         logger.info("enqueue outbox=%s outcome=queued", enqueued)
     return enqueued
+
+
+def _unstamp(rows: list[Outbox], previous: dict[int, datetime | None]) -> None:
+    try:
+        for row in rows:
+            Outbox.objects.filter(pk=row.pk, enqueued_at=row.enqueued_at).update(
+                enqueued_at=previous[row.pk]
+            )
+            row.enqueued_at = previous[row.pk]
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+        # Left stamped: the relay's stale rule takes them after OUTBOX_STALE_SECONDS.
+        logger.warning("enqueue outbox=%s outcome=unstamped", [r.pk for r in rows], exc_info=True)

@@ -40,9 +40,11 @@ from django.utils import timezone
 
 from core.broker import BROKER_ERRORS
 from messaging.models import Outbox
-from messaging.outbox import outbox_enqueue_committed
+from messaging.outbox import outbox_send_stamped, outbox_stamp_enqueued
 
 logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def relay_due_rows() -> Q:
@@ -66,7 +68,12 @@ def relay_due_rows() -> Q:
 
 
 def relay_once(*, batch: int | None = None) -> int:
-    """Enqueue one batch of due rows; returns how many were enqueued."""
+    """Enqueue one batch of due rows; returns how many were enqueued.
+
+    The rows are picked and stamped (enqueued_at: no longer due) in one short
+    transaction; the broker is talked to only after it commits, so a slow or
+    unreachable broker never holds row locks.
+    """
     batch = batch or settings.OUTBOX_RELAY_BATCH
     with transaction.atomic():
         rows = list(
@@ -76,7 +83,8 @@ def relay_once(*, batch: int | None = None) -> int:
         )
         if not rows:
             return 0
-        enqueued = outbox_enqueue_committed(rows)
+        previous = outbox_stamp_enqueued(rows)
+    enqueued = outbox_send_stamped(rows, previous)
     if enqueued:
         logger.info("relay enqueued=%s due=%s", len(enqueued), len(rows))
     return len(enqueued)
@@ -120,14 +128,20 @@ def relay_dead_worker_messages() -> None:
         logger.info("relay dead-workers=unchecked reason=broker-unavailable")
 
 
+def worker_present() -> None:
+    """Register this worker process as live (queue_status counts these, not
+    Dramatiq's heartbeats, which web processes also write when they enqueue)."""
+    with contextlib.suppress(*BROKER_ERRORS):
+        dramatiq.get_broker().worker_alive(WORKER_ID)
+
+
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker_present()
     while not stop.wait(interval):
-        with contextlib.suppress(*BROKER_ERRORS):
-            dramatiq.get_broker().worker_alive(worker)  # queue_status's live workers
         try:
             close_old_connections()
+            worker_present()
             if broker_data_lost():
                 relay_after_broker_loss()
             relay_dead_worker_messages()

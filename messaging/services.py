@@ -22,13 +22,17 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from dramatiq.middleware import TimeLimitExceeded
 
 from messaging.kinds import kind_get
 from messaging.models import Notification, Outbox
+from messaging.smtp import describe_error, permanent_error
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-RETRY_DELAYS = (0.25, 0.5, 1.0)  # seconds: rides out a dropped connection or a quick restart
+# Seconds between tries: ~16 s in all, through a dropped connection or a
+# PostgreSQL restart (fault scenario 7): recording a sent row must not be lost.
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _through_blips(func: Callable[[], T], *, outbox_id: int) -> T:
@@ -89,19 +93,39 @@ def outbox_requeue(*, ids: list[int] | None = None, states=(Outbox.State.FAILED,
     return rows.update(state=Outbox.State.PENDING, enqueued_at=None, claimed_at=None)
 
 
+def describe(exc: BaseException) -> str:
+    """The error a row keeps: the server's answer for a refusal, else the exception."""
+    if isinstance(exc, TimeLimitExceeded):
+        limit = settings.OUTBOX_TIME_LIMIT_MS
+        return f"TimeLimitExceeded: the job ran past its time limit ({limit} ms)"
+    return describe_error(exc)
+
+
 def _run_claimed(row: Outbox, job, *, final_attempt: bool) -> None:
+    """Run the job on a claimed row; every way it ends leaves a named state.
+
+    BaseException, not Exception: Dramatiq's TimeLimitExceeded (and its
+    Shutdown) derive from BaseException, and a job killed by one must not
+    leave its row SENDING with no error (issue 10). A permanent refusal
+    (SMTP 5xx) fails the row at once and is not retried; anything else is
+    re-raised so the Retries middleware retries it.
+    """
     try:
         job(row)
-    except Exception as exc:
-        outbox_release(row=row, error=f"{type(exc).__name__}: {exc}", final=final_attempt)
+    except BaseException as exc:
+        permanent = permanent_error(exc)
+        final = final_attempt or permanent
+        outbox_release(row=row, error=describe(exc), final=final)
         logger.warning(
             "deliver outbox=%s kind=%s attempt=%s outcome=%s error=%r",
             row.pk,
             row.kind,
             row.attempts,
-            "failed" if final_attempt else "retry",
-            exc,
+            "failed" if final else "retry",
+            describe(exc),
         )
+        if permanent:
+            return
         raise
     outbox_mark_sent(row=row)
     logger.info("deliver outbox=%s kind=%s attempt=%s outcome=sent", row.pk, row.kind, row.attempts)

@@ -4,10 +4,15 @@
 
 Prints each message (development), appends it as a JSON line to --store
 (load tests read codes from there), and in-process keeps them in .messages.
-It can also refuse mail (fail_with = "451 ...") to play an SMTP outage.
+It can also play a misbehaving server: refuse mail (fail_with = "451 ...",
+an outage), refuse a recipient (rcpt_reply = "550 5.1.1 ..."), stall
+before answering the end of DATA (stall_seconds; a message whose client
+gave up meanwhile is dropped, not kept), and offer SMTPUTF8 or not
+(MailSink(smtputf8=False)).
 """
 
 import argparse
+import asyncio
 import json
 import re
 import signal
@@ -40,17 +45,33 @@ class SinkHandler:
         self.store = store
         self.echo = echo
         self.fail_with: str | None = None
+        self.rcpt_reply: str | None = None
+        self.stall_seconds = 0.0
+        self.stalled = 0  # DATA answers held back
         self._lock = threading.Lock()
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        if self.fail_with:
-            return self.fail_with
+        refusal = self.fail_with  # decided when the message arrived, not after the stall
+        if self.stall_seconds:
+            self.stalled += 1
+            await asyncio.sleep(self.stall_seconds)
+            if server.transport is None or server.transport.is_closing():
+                return "421 4.4.2 client gone: message dropped"
+        if refusal:
+            return refusal
         message = message_from_bytes(envelope.content, policy=policy.default)
         body = plain_body(message)
         record = {
             "to": [addr.lower() for addr in envelope.rcpt_tos],
             "from": envelope.mail_from,
             "subject": str(message["subject"]),
+            "message_id": str(message["message-id"]),
             "body": body,
             "code": code_in(body),
             "received_at": time.time(),
@@ -72,9 +93,16 @@ class SinkHandler:
 class MailSink:
     """Start/stop an SMTP sink on a port in this process (a context manager)."""
 
-    def __init__(self, port: int = 0, *, store: str | None = None, echo: bool = False) -> None:
+    def __init__(
+        self, port: int = 0, *, store: str | None = None, echo: bool = False, smtputf8: bool = True
+    ) -> None:
         self.handler = SinkHandler(store=store, echo=echo)
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or free_port())
+        self.controller = Controller(
+            self.handler,
+            hostname="127.0.0.1",
+            port=port or free_port(),
+            enable_SMTPUTF8=smtputf8,
+        )
 
     @property
     def port(self) -> int:

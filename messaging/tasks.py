@@ -15,7 +15,7 @@ RETRY_OPTIONS = {
     "max_retries": settings.OUTBOX_MAX_RETRIES,
     "min_backoff": settings.OUTBOX_MIN_BACKOFF_MS,
     "max_backoff": settings.OUTBOX_MAX_BACKOFF_MS,
-    "time_limit": 60_000,
+    "time_limit": settings.OUTBOX_TIME_LIMIT_MS,
 }
 
 

@@ -119,16 +119,19 @@ class Scenario:
 
 @pytest.fixture
 def scenario(request, tmp_path):
-    """Start the processes: `scenario("name", **env)`; env adds to the service's environment."""
+    """Start the processes: `scenario("name", **env)`; env adds to the service's environment.
+
+    redis_server_class: e.g. harness.AofRedisServer for a Redis that keeps its data.
+    """
     results = RESULTS / request.node.name
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)
     started: list[Scenario] = []
 
-    def start(name: str, **env) -> Scenario:
+    def start(name: str, redis_server_class: type[RedisServer] = RedisServer, **env) -> Scenario:
         outcome = Outcome(scenario=name)
         OUTCOMES.append(outcome)
-        redis_server = RedisServer(tmp_path)
+        redis_server = redis_server_class(tmp_path)
         redis_server.start()
         sink = ControlledSink(results / "mail.jsonl")
         sink.up()

@@ -10,14 +10,26 @@
 - FaultDB: what the database holds afterwards, read with psycopg (the test
   process's Django settings point at another database).
 - Outcome: one row of the FAULT REPORT.
+- AofRedisServer: a RedisServer with AOF on (fsync always), so a restart
+  keeps the queues, as a production Redis with persistence does.
+- PrivatePostgres: a PostgreSQL cluster of the scenario's own (initdb,
+  pg_ctl as the postgres user, a free port under /tmp) that it can restart
+  without touching the shared server other runs use.
+- PostfixMailbox: what a private Postfix (messaging.tests.mta) delivered,
+  in the ControlledSink's shape, for the scenarios that need a real MTA.
 """
 
 import asyncio
+import contextlib
 import http.client
 import http.cookiejar
 import json
+import os
 import re
 import secrets
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -30,7 +42,7 @@ from pathlib import Path
 import psycopg
 from aiosmtpd.controller import Controller
 
-from core.testing import free_port
+from core.testing import RedisServer, free_port
 from loadtests.mailstore import VERIFICATION_SUBJECT
 from loadtests.record import percentile
 from loadtests.stack import PG_ADMIN_URL, database_url
@@ -65,8 +77,7 @@ class ControlledHandler(SinkHandler):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.rcpt_delay:
             await asyncio.sleep(self.rcpt_delay)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
 class ControlledSink:
@@ -417,3 +428,100 @@ def report_table(outcomes: list[Outcome]) -> str:
         " had its email; p95 fault: client-side signup latency of requests sent during the fault."
     )
     return "\n".join(lines)
+
+
+class AofRedisServer(RedisServer):
+    """RedisServer with AOF on (appendfsync always): stopped and started, it
+    comes back with its queues, acks and keys."""
+
+    def start(self) -> None:
+        argv = [
+            shutil.which("redis-server") or "redis-server",
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)),
+            *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
+        ]
+        with open(self.workdir / "redis.log", "a") as log:
+            # argv is ours: the redis-server binary and fixed flags.
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        try:
+            deadline = time.monotonic() + 20
+            while True:  # with AOF, LOADING until the file is read
+                try:
+                    if client.ping():
+                        break
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on {self.port} did not answer (redis.log)")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+
+PG_BIN = os.environ.get("FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of one scenario's own: restarting it breaks nobody
+    else's runs (the shared server on 5432 is used by other test runs)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="payshift-pg-"))
+        self.data = self.dir / "data"
+        shutil.chown(self.dir, "postgres", "postgres")
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *argv: str) -> None:
+        # runuser: the server refuses to run as root. argv is ours (fixed binaries, our paths).
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
+                       capture_output=True, timeout=120)  # fmt: skip
+
+    def _ctl(self, *args: str) -> None:
+        self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", str(self.data), "-w", "-t", "60", *args)
+
+    def start(self) -> "PrivatePostgres":
+        if not self.data.exists():
+            self._as_postgres(
+                f"{PG_BIN}/initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                "--no-sync", "-E", "UTF8",
+            )  # fmt: skip
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir}"
+            " -c fsync=off -c max_connections=200"
+        )
+        self._ctl("-o", options, "-l", str(self.dir / "postgres.log"), "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostfixMailbox:
+    """A private Postfix's deliveries, read like ControlledSink.verification_mails();
+    stands in for the scenario's sink (which it stops with the scenario)."""
+
+    def __init__(self, postfix, sink: ControlledSink) -> None:
+        self.postfix = postfix
+        self.sink = sink
+
+    def down(self) -> None:
+        self.sink.down()
+
+    def verification_mails(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for message in self.postfix.deliveries():
+            if message["subject"] == VERIFICATION_SUBJECT:
+                out.setdefault(message["to"], []).append(message["received_at"])
+        return out

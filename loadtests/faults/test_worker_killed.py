@@ -29,6 +29,9 @@ BEFORE, DOWN, AFTER = 15.0, 5.0, 20.0
 PRODUCTION = os.environ.get("FAULTS_PRODUCTION_TIMEOUTS") == "1"
 HEARTBEAT_MS = 15000 if PRODUCTION else int(os.environ.get("FAULTS_HEARTBEAT_TIMEOUT_MS", "5000"))
 CLAIM_S = 90.0 if PRODUCTION else float(os.environ.get("FAULTS_CLAIM_TIMEOUT_SECONDS", "20"))
+# The claim timeout must exceed the time limit (messaging.checks): 60 s in
+# production; here below the shortened claim, with the SMTP timeout below it.
+TIME_LIMIT_MS = 60_000 if PRODUCTION else int(CLAIM_S * 1000 * 0.75)
 
 
 def sent_after(db, ids: list[int], moment: float) -> float | None:
@@ -47,6 +50,8 @@ def test_a_killed_worker_loses_no_email_and_sends_none_twice(scenario):
     env = {
         "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": HEARTBEAT_MS,
         "OUTBOX_CLAIM_TIMEOUT_SECONDS": CLAIM_S,
+        "OUTBOX_TIME_LIMIT_MS": TIME_LIMIT_MS,
+        "EMAIL_TIMEOUT": min(10, TIME_LIMIT_MS / 2000),
     }
     s = scenario("2 worker SIGKILL, back after 5 s", **env)
     s.sink.handler.rcpt_delay = 0.6

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import dramatiq
 import pytest
+from django_dramatiq.middleware import DbConnectionsMiddleware
 from dramatiq.brokers.redis import _scripts
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
 
 from core.broker import fast_fail_redis
 from core.testing import RedisServer
@@ -24,7 +27,7 @@ def mail_sink(mail_sink, settings):
     Django's test set-up (pytest-django) swaps EMAIL_BACKEND for locmem, so
     without this nothing would reach the SMTP server in this process.
     """
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "messaging.smtp.EmailBackend"
     return mail_sink
 
 
@@ -86,3 +89,22 @@ def private_redis(tmp_path):
 def worker_log(tmp_path: Path) -> str:
     """Everything the test's worker subprocesses wrote (for failure messages)."""
     return "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))
+
+
+@pytest.fixture
+def stub_broker():
+    broker = StubBroker()  # Dramatiq's default middleware, Retries included
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(DbConnectionsMiddleware())
+    broker.emit_after("process_boot")
+    yield broker
+    broker.flush_all()
+    broker.close()
+
+
+@pytest.fixture
+def stub_worker(stub_broker):
+    worker = dramatiq.Worker(stub_broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    yield worker
+    worker.stop()

@@ -5,10 +5,12 @@ import time
 
 import dramatiq
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
+from django.db.models import QuerySet
 
 from core.breaker import broker_breaker
 from core.testing import free_port
+from messaging import tasks
 from messaging.kinds import UnknownOutboxKindError
 from messaging.models import Outbox
 from messaging.outbox import outbox_add_on_commit, outbox_enqueue_committed
@@ -102,3 +104,41 @@ def test_each_kind_is_enqueued_to_its_registered_actor(
         )
     assert queued_ids("email") == [email.pk]
     assert queued_ids("notifications") == [announce.pk]
+
+
+def test_enqueued_at_is_written_before_the_message_is_sent(make_row, monkeypatch):
+    row = make_row()
+    seen = []
+    send = tasks.send_email.send
+
+    def spy(outbox_id):
+        seen.append(Outbox.objects.get(pk=outbox_id).enqueued_at)
+        return send(outbox_id)
+
+    monkeypatch.setattr(tasks.send_email, "send", spy)
+    assert outbox_enqueue_committed([row]) == [row.pk]
+    assert seen[0] is not None
+
+
+def test_a_database_error_inside_a_transaction_is_raised_not_swallowed(make_row, monkeypatch):
+    row = make_row()
+
+    def broken(self, **values):
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(QuerySet, "update", broken)
+    with pytest.raises(OperationalError), transaction.atomic():
+        outbox_enqueue_committed([row])
+    assert queued_ids("email") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_outside_a_transaction_leaves_the_rows_to_the_relay(make_row, monkeypatch):
+    row = make_row()
+
+    def broken(self, **values):
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(QuerySet, "update", broken)
+    assert outbox_enqueue_committed([row]) == []
+    assert queued_ids("email") == []  # nothing sent unstamped; the grace rule relays it

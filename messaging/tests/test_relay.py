@@ -13,7 +13,7 @@ from conftest import wait_until
 from core.breaker import broker_breaker
 from core.broker import FastFailRedisBroker
 from core.testing import free_port
-from messaging import relay, tasks
+from messaging import relay, services, tasks
 from messaging.middleware import RelayMiddleware
 from messaging.models import Outbox
 from messaging.relay import relay_once
@@ -195,13 +195,13 @@ def test_the_relay_gives_back_what_a_dead_worker_had_fetched_and_leaves_live_one
 @pytest.mark.django_db(transaction=True)
 def test_two_relays_at_once_never_enqueue_the_same_row_twice(make_row, monkeypatch):
     rows = [make_row(created_at=ago(GRACE + 1)) for _ in range(60)]
-    enqueue = relay.outbox_enqueue_committed
+    stamp = relay.outbox_stamp_enqueued
 
-    def slow_enqueue(batch):
+    def slow_stamp(batch):
         time.sleep(0.2)  # hold the row locks long enough for the other relay to run
-        return enqueue(batch)
+        return stamp(batch)
 
-    monkeypatch.setattr(relay, "outbox_enqueue_committed", slow_enqueue)
+    monkeypatch.setattr(relay, "outbox_stamp_enqueued", slow_stamp)
     start = threading.Barrier(2)
     done: dict[str, list[int]] = {}
     errors = []
@@ -253,3 +253,49 @@ def test_no_relay_thread_when_the_interval_is_zero(settings):
     settings.OUTBOX_RELAY_INTERVAL_SECONDS = 0
     RelayMiddleware().after_worker_boot(broker=None, worker=None)
     assert [t for t in threading.enumerate() if t.name == "outbox-relay"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_talks_to_the_broker_only_after_its_transaction(make_row, monkeypatch):
+    row = make_row(created_at=ago(GRACE + 1))
+    seen = []
+    send = tasks.send_email.send
+
+    def spy(outbox_id):
+        [stamped] = Outbox.objects.filter(pk=outbox_id).values_list("enqueued_at", flat=True)
+        seen.append((connection.in_atomic_block, stamped is not None))
+        return send(outbox_id)
+
+    monkeypatch.setattr(tasks.send_email, "send", spy)
+    assert relay_once() == 1
+    assert seen == [(False, True)]  # outside the transaction, already stamped (committed)
+    assert queued_ids("email") == [row.pk]
+
+
+@pytest.mark.django_db
+def test_a_relayed_dead_claim_is_stamped_before_its_new_claim(make_row):
+    """enqueued_at < claimed_at after a takeover: the dead-claim rule then
+    waits the claim timeout, not OUTBOX_STALE_SECONDS."""
+    row = make_row(
+        state=Outbox.State.SENDING, claimed_at=ago(CLAIM + 1), enqueued_at=ago(CLAIM + 2)
+    )
+    assert relay_once() == 1
+    services.outbox_claim(outbox_id=row.pk)  # the new worker takes it over
+    row.refresh_from_db()
+    assert row.enqueued_at < row.claimed_at
+    Outbox.objects.filter(pk=row.pk).update(
+        claimed_at=ago(CLAIM + 1), enqueued_at=ago(CLAIM + 1.5)
+    )  # ...and dies: due once the claim timeout is past
+    assert relay_once() == 1
+
+
+@pytest.mark.django_db
+def test_rows_the_broker_did_not_take_keep_their_previous_stamp(make_row, monkeypatch):
+    never = make_row(created_at=ago(GRACE + 1))
+    stale = make_row(created_at=ago(STALE + 5), enqueued_at=ago(STALE + 1))
+    point_broker_at(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")
+    assert relay_once() == 0
+    never.refresh_from_db()
+    stale.refresh_from_db()
+    assert never.enqueued_at is None
+    assert stale.enqueued_at < ago(STALE)

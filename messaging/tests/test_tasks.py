@@ -11,9 +11,7 @@ import smtplib
 import dramatiq
 import pytest
 from django.conf import settings
-from django_dramatiq.middleware import DbConnectionsMiddleware
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
 
 from messaging import tasks
 from messaging.models import Notification, Outbox
@@ -23,25 +21,6 @@ from signup.services import ANNOUNCE_NEW_USER
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TINY_BACKOFF = {"min_backoff": 10, "max_backoff": 20}
-
-
-@pytest.fixture
-def stub_broker():
-    broker = StubBroker()  # Dramatiq's default middleware, Retries included
-    broker.add_middleware(CurrentMessage())
-    broker.add_middleware(DbConnectionsMiddleware())
-    broker.emit_after("process_boot")
-    yield broker
-    broker.flush_all()
-    broker.close()
-
-
-@pytest.fixture
-def stub_worker(stub_broker):
-    worker = dramatiq.Worker(stub_broker, worker_timeout=50, worker_threads=1)
-    worker.start()
-    yield worker
-    worker.stop()
 
 
 def on(broker: StubBroker, actor: dramatiq.Actor) -> dramatiq.Actor:

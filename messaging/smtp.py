@@ -1,0 +1,133 @@
+"""The SMTP backend the worker sends through: Django's, plus what a real relay needs.
+
+- Internationalised addresses (a non-ASCII local part, `josé@…`): Django
+  writes them as an RFC 2047 encoded word, which is not an address, and a
+  real MTA answers 550. Sent here with SMTPUTF8 when the server offers it;
+  when it does not, PermanentDeliveryError says so (the row fails at once).
+- A CA bundle (EMAIL_SSL_CAFILE) for a relay signed by a private CA, for
+  both STARTTLS (EMAIL_USE_TLS) and implicit TLS (EMAIL_USE_SSL).
+- Message-ID in the sender's domain (or EMAIL_MESSAGE_ID_DOMAIN), not
+  Django's `@localhost` from getfqdn(), which spam filters score.
+
+permanent_error() tells a refusal retrying cannot fix (5xx) from one it can.
+"""
+
+import email.policy
+import io
+import smtplib
+import ssl
+from email.generator import BytesGenerator
+from email.message import Message
+from email.utils import make_msgid, parseaddr
+
+from django.conf import settings
+from django.core.mail.backends.smtp import EmailBackend as DjangoEmailBackend
+from django.utils.encoding import punycode
+from django.utils.functional import cached_property
+
+UTF8_POLICY = email.policy.SMTPUTF8.clone(linesep="\r\n")
+
+
+class PermanentDeliveryError(Exception):
+    """The message cannot be delivered as it is: retrying will not help."""
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode(errors="replace") if isinstance(message, bytes) else message
+    return f"{code} {' '.join(text.split())}"
+
+
+def smtp_refusal(exc: BaseException) -> tuple[int, str] | None:
+    """(code, the server's answer in words) for an SMTP refusal, else None."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        answers = exc.recipients.items()
+        refused = "; ".join(f"{_reply(code, msg)} <{to}>" for to, (code, msg) in answers)
+        return min(code for _, (code, _) in answers), f"SMTP refused the recipient: {refused}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        answer = _reply(exc.smtp_code, exc.smtp_error)
+        return exc.smtp_code, f"SMTP refused the message: {answer}"
+    return None
+
+
+def permanent_error(exc: BaseException) -> bool:
+    """True for a refusal retrying cannot fix: a 5xx answer (for every
+    recipient), or PermanentDeliveryError. 4xx answers, timeouts and dropped
+    connections are temporary: retried."""
+    if isinstance(exc, PermanentDeliveryError):
+        return True
+    refusal = smtp_refusal(exc)
+    return refusal is not None and 500 <= refusal[0] < 600
+
+
+def describe_error(exc: BaseException) -> str:
+    """What a row keeps as last_error: the server's answer, else the exception."""
+    refusal = smtp_refusal(exc)
+    return refusal[1] if refusal else f"{type(exc).__name__}: {exc}"
+
+
+def _mailbox(address: str) -> str:
+    return parseaddr(address)[1]
+
+
+def _needs_smtputf8(address: str) -> bool:
+    return not _mailbox(address).rpartition("@")[0].isascii()
+
+
+def _envelope(address: str) -> str:
+    """The address for MAIL FROM / RCPT TO under SMTPUTF8: local part as is, IDNA domain."""
+    local, _, domain = _mailbox(address).rpartition("@")
+    return f"{local}@{punycode(domain)}"
+
+
+def message_id_domain(from_email: str) -> str:
+    configured = getattr(settings, "EMAIL_MESSAGE_ID_DOMAIN", "")
+    return configured or punycode(_mailbox(from_email).rpartition("@")[2]) or "localhost"
+
+
+class EmailBackend(DjangoEmailBackend):
+    def __init__(self, *args, ssl_cafile: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ssl_cafile = ssl_cafile or getattr(settings, "EMAIL_SSL_CAFILE", "") or None
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verifying context (hostname and chain) that trusts EMAIL_SSL_CAFILE if set."""
+        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.ssl_certfile or self.ssl_keyfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return context
+
+    def _send(self, email_message) -> bool:
+        if not email_message.recipients():
+            return False
+        headers = {k.lower() for k in email_message.extra_headers}
+        if "message-id" not in headers:
+            domain = message_id_domain(email_message.from_email)
+            email_message.extra_headers["Message-ID"] = make_msgid(domain=domain)
+        addresses = [email_message.from_email, *email_message.recipients()]
+        if not any(_needs_smtputf8(a) for a in addresses):
+            return super()._send(email_message)
+        return self._send_smtputf8(email_message)
+
+    def _send_smtputf8(self, email_message) -> bool:
+        """Send with the SMTPUTF8 extension: raw UTF-8 envelope and address headers."""
+        self.connection.ehlo_or_helo_if_needed()
+        if not self.connection.has_extn("smtputf8"):
+            raise PermanentDeliveryError(
+                f"the mail server {self.host}:{self.port} does not offer SMTPUTF8, so it cannot"
+                f" take the internationalised address(es) {email_message.recipients()}"
+            )
+        message = email_message.message()
+        for name, values in (("To", email_message.to), ("Cc", email_message.cc)):
+            if values:
+                del message[name]
+                Message.__setitem__(message, name, ", ".join(values))  # not RFC 2047-encoded
+        out = io.BytesIO()
+        BytesGenerator(out, mangle_from_=False, policy=UTF8_POLICY).flatten(message)
+        self.connection.sendmail(
+            _envelope(email_message.from_email),
+            [_envelope(a) for a in email_message.recipients()],
+            out.getvalue(),
+            mail_options=["SMTPUTF8"],
+        )
+        return True
