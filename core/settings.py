@@ -291,6 +291,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "dramatiq": {"level": "WARNING"},
+        # pika logs every failed connection attempt with a traceback (RabbitMQ
+        # down: several per enqueue); the service logs the outage once itself.
+        "pika": {"level": "CRITICAL"},
     },
 }
 

@@ -19,7 +19,6 @@ from messaging.models import Outbox
 logger = logging.getLogger(__name__)
 
 
-
 def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
     """Write one row per kind (one INSERT) and enqueue them after commit.
 

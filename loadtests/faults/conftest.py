@@ -122,13 +122,20 @@ def scenario(request, tmp_path):
     """Start the processes: `scenario("name", **env)`; env adds to the service's environment.
 
     redis_server_class: e.g. harness.AofRedisServer for a Redis that keeps its data.
+    broker_url: amqp://... runs the service on RabbitMQ (the private Redis stays
+    the rate-limit cache).
     """
     results = RESULTS / request.node.name
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)
     started: list[Scenario] = []
 
-    def start(name: str, redis_server_class: type[RedisServer] = RedisServer, **env) -> Scenario:
+    def start(
+        name: str,
+        redis_server_class: type[RedisServer] = RedisServer,
+        broker_url: str = "",
+        **env,
+    ) -> Scenario:
         outcome = Outcome(scenario=name)
         OUTCOMES.append(outcome)
         redis_server = redis_server_class(tmp_path)
@@ -140,6 +147,7 @@ def scenario(request, tmp_path):
             web_workers=WEB_WORKERS,
             db_name=DB_NAME,
             redis_url=redis_server.url,
+            broker_url=broker_url,
             namespace="payshift-faults",
             extra_env={k: str(v) for k, v in env.items()},
             start_sink=False,
