@@ -95,3 +95,10 @@ def health(request: HttpRequest):
 
 
 api.add_router("/signup", signup_router)
+
+# Accounts after signup (issue 9).
+from signup.api_auth import router as auth_router  # noqa: E402
+from signup.api_me import router as me_router  # noqa: E402
+
+api.add_router("/auth", auth_router)
+api.add_router("/me", me_router)
