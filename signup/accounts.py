@@ -178,7 +178,8 @@ def account_code_check(
     now = timezone.now()
     row = (
         VerificationCode.objects.select_for_update()
-        .filter(user_id=user.pk if user else None, purpose=purpose, used_at__isnull=True)
+        # user_id 0 (no such row) for no account: the same statement as for one.
+        .filter(user_id=user.pk if user else 0, purpose=purpose, used_at__isnull=True)
         .order_by("-created_at")
         .first()
     )
