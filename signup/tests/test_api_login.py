@@ -11,9 +11,9 @@ from signup.tests.accounts_helpers import (
     INVALID_CREDENTIALS,
     LOGIN,
     ME,
+    NEW_PASSWORD,
     PASSWORD,
     RESET_CONFIRM,
-    NEW_PASSWORD,
     Purpose,
     bearer,
     code_for,
@@ -219,7 +219,6 @@ def test_per_ip_limit_across_many_addresses(api, settings):
 def test_per_ip_limit_fails_open_without_redis(api, settings, monkeypatch):
     """Redis down: the per-IP failure count is skipped, never a 500."""
     import redis
-
     from django.core import cache as cache_module
 
     def down(*args, **kwargs):
