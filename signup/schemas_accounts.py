@@ -6,7 +6,7 @@ from typing import Literal
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import Field, Schema
-from pydantic import ConfigDict, ValidationInfo, field_validator
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from messaging.feed import Cursor
@@ -76,7 +76,20 @@ class MeOut(Schema):
 
 
 class MePatchIn(Schema):
+    """The fields to change; those left out stay as they are. Unknown fields are a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
     full_name: str = Field(None, max_length=150, examples=["Ada Lovelace"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value):
+        if not isinstance(value, dict):
+            raise PydanticCustomError(
+                "model_type", 'Send a JSON object, such as {"full_name": "Ada"}.'
+            )
+        return value
 
     @field_validator("full_name")
     @classmethod
