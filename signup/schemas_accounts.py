@@ -85,7 +85,9 @@ class MePatchIn(Schema):
     @model_validator(mode="before")
     @classmethod
     def _object(cls, value):
-        if not isinstance(value, dict):
+        """Ninja hands a model validator its DjangoGetter; a JSON array read
+        through attributes would pass as an empty patch."""
+        if not isinstance(getattr(value, "_obj", value), dict):
             raise PydanticCustomError(
                 "model_type", 'Send a JSON object, such as {"full_name": "Ada"}.'
             )

@@ -336,3 +336,19 @@ def test_read_all(api, user, token):
     assert not Notification.objects.filter(user=user, read_at__isnull=True).exists()
     theirs.refresh_from_db()
     assert theirs.read_at is None
+
+
+@pytest.mark.parametrize("body", ["[null, null]", '"Ada"', "42", '{"email": "other@example.com"}'])
+def test_patch_me_refuses_a_non_object_or_an_unknown_field(api, user, token, body):
+    response = patch(api, token, body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
+    user.refresh_from_db()
+    assert user.email == "ada@example.com"
+
+
+def test_a_bad_id_on_a_bodyless_post_is_422_not_a_not_json_400(api, token):
+    response = api.generic("POST", f"{NOTIFICATIONS}/abc/read", b"", **bearer(token))
+
+    assert response.status_code == 422
