@@ -76,13 +76,7 @@ def member(password_hash):
 
 @pytest.mark.benchmark(group="accounts (gated)")
 @pytest.mark.parametrize(
-    "path",
-    [
-        "/api/v1/me",
-        "/api/v1/me/notifications",
-        "/api/v1/me/notifications?unread=true&limit=50",
-    ],
-    ids=["me", "notifications", "notifications-unread-50"],
+    "path", ["/api/v1/me", "/api/v1/me/notifications"], ids=["me", "notifications"]
 )
 def test_authenticated_read(benchmark, api, rows, member, path):
     statuses, counter = run(benchmark, lambda: api.get(path, **member))
@@ -96,9 +90,10 @@ def test_authenticated_read(benchmark, api, rows, member, path):
     ("method", "path"),
     [
         ("get", "/api/v1/me/wallet"),
+        ("get", "/api/v1/me/notifications?unread=true&limit=50"),
         ("post", "/api/v1/me/notifications/read-all"),
     ],
-    ids=["wallet", "read-all"],
+    ids=["wallet", "notifications-unread-50", "read-all"],
 )
 def test_other_reads_and_writes(benchmark, api, rows, member, method, path):
     statuses, counter = run(benchmark, lambda: getattr(api, method)(path, **member))
@@ -107,9 +102,9 @@ def test_other_reads_and_writes(benchmark, api, rows, member, method, path):
     gate(benchmark, rows, queries=counter.label)
 
 
-@pytest.mark.benchmark(group="accounts (reported)")
+@pytest.mark.benchmark(group="accounts (gated)")
 def test_notifications_deep_page(benchmark, api, rows, member):
-    """The 50th page of 100 (keyset: as cheap as the first)."""
+    """A page of 20 from 4,900 notifications deep (keyset: as cheap as the first)."""
     cursor = None
     for _ in range(49):
         query = {"limit": 100, **({"cursor": cursor} if cursor else {})}
@@ -117,7 +112,7 @@ def test_notifications_deep_page(benchmark, api, rows, member):
 
     statuses, counter = run(
         benchmark,
-        lambda: api.get("/api/v1/me/notifications", {"limit": 100, "cursor": cursor}, **member),
+        lambda: api.get("/api/v1/me/notifications", {"cursor": cursor}, **member),
     )
 
     assert set(statuses) == {200}
