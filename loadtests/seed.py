@@ -11,6 +11,7 @@ service (signup.services.user_create) with one shared Argon2id hash.
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ NOTIFICATIONS_EACH = 30
 def seed(count: int, out: Path) -> list[dict]:
     import django
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     django.setup()
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
