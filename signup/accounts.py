@@ -285,7 +285,14 @@ def user_reactivate(*, user: User) -> bool:
     return _status_change(user=user, active=True)
 
 
+_STATUS_KINDS = {
+    False: [DEACTIVATED_EMAIL, DEACTIVATED_NOTICE],
+    True: [REACTIVATED_EMAIL, REACTIVATED_NOTICE],
+}
+
+
 def _status_change(*, user: User, active: bool) -> bool:
+    """Lock the row (two staff at once change it once), flip it, tell everyone."""
     locked = User.objects.select_for_update().only("pk", "is_active").get(pk=user.pk)
     if locked.is_active == active:
         return False
@@ -293,14 +300,6 @@ def _status_change(*, user: User, active: bool) -> bool:
     user.is_active = active
     if not active:
         user_tokens_revoke(user=user)
-    kinds = (
-        [REACTIVATED_EMAIL, REACTIVATED_NOTICE]
-        if active
-        else [
-            DEACTIVATED_EMAIL,
-            DEACTIVATED_NOTICE,
-        ]
-    )
-    outbox_add_on_commit(user=user, kinds=kinds)
+    outbox_add_on_commit(user=user, kinds=_STATUS_KINDS[active])
     logger.info("account user=%s outcome=%s", user.pk, "reactivated" if active else "deactivated")
     return True
