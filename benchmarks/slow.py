@@ -1,12 +1,13 @@
 """A deliberate slowdown on the signup path, to show that the latency gate fails.
 
 BENCH_SLOW_MS=150 tox -e bench   (benchmarks/conftest.py installs it)
+BENCH_SLOW_MS=25 BENCH_SLOW_PATH=/api/v1/me tox -e bench   (the 20 ms read gate fails)
 """
 
 import os
 import time
 
-SIGNUP_PATH = "/api/v1/signup"
+SIGNUP_PATH = os.environ.get("BENCH_SLOW_PATH") or "/api/v1/signup"
 
 
 def slow_ms() -> float:

@@ -62,7 +62,8 @@ def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse
 @api.exception_handler(ValidationError)
 def invalid_body(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     """422 with the field errors; an empty body is not JSON at all, so 400."""
-    if request.method in {"POST", "PUT", "PATCH"} and not request.body.strip():
+    body_errors = any(error.get("loc", [None])[0] == "body" for error in exc.errors)
+    if request.method in {"POST", "PUT", "PATCH"} and not request.body.strip() and body_errors:
         return api.create_response(request, {"detail": NOT_JSON}, status=400)
     return api.create_response(request, {"detail": exc.errors}, status=422)
 
@@ -119,3 +120,10 @@ def health_live(request: HttpRequest):
 
 
 api.add_router("/signup", signup_router)
+
+# Accounts after signup (issue 9).
+from signup.api_auth import router as auth_router  # noqa: E402
+from signup.api_me import router as me_router  # noqa: E402
+
+api.add_router("/auth", auth_router)
+api.add_router("/me", me_router)

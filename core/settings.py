@@ -301,3 +301,13 @@ LOGGING = {
 # Lower(email) (signup.User.Meta), which is stricter, and Django's check
 # does not recognise expression constraints.
 SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+
+# --- Accounts after signup (issue 9): tokens, failed-login limits ------------
+ACCESS_TOKEN_TTL_SECONDS = int(os.environ.get("ACCESS_TOKEN_TTL_SECONDS", str(24 * 3600)))
+ACCESS_TOKEN_TOUCH_SECONDS = 60  # last_used_at is written at most this often
+# Failed password logins: per canonical address (database) and per client IP
+# (Redis cache, failing open) in a fixed window. Only password
+# login is limited per address: a login code or a reset still works.
+LOGIN_FAILURES_PER_ADDRESS = 5
+LOGIN_FAILURES_PER_IP = 50
+LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

@@ -6,6 +6,9 @@ One user class per scenario; pick one by class name or by its tag:
     signup_verify  signup, read the code from the mail sink's store, verify
     mixed          realistic traffic with expected 400/422/429 answers
     spike          like signup, but the arrival rate jumps 10x for 20 s
+    returning      existing accounts (--accounts): log in (by password, or by a
+                   code read from the mail store), me, wallet, notifications,
+                   mark read, log out; one request per arrival
 
 --arrival-rate sets arrivals per second over all users (default: one per
 user per second) and --arrivals the process (poisson, the default, or
@@ -68,6 +71,9 @@ def _options(parser) -> None:
         include_in_web_ui=False,
         help="comma-separated base URLs of several web nodes: users are spread over them",
     )
+    parser.add_argument(
+        "--accounts", default="", help="JSON [{email, password}] of existing accounts (Returning)"
+    )
     parser.add_argument("--spike-at", type=float, default=20.0, help="seconds before the spike")
     parser.add_argument("--spike-seconds", type=float, default=20.0, help="how long it lasts")
     parser.add_argument("--spike-factor", type=float, default=10.0, help="rate multiplier")
@@ -85,6 +91,8 @@ class Run:
     grid: Grid | None = None
     recorder: Recorder = Recorder(None)
     mail: MailStore | None = None
+    accounts: list[dict] = []
+    returning_serial = itertools.count()
     record_dir: Path | None = None
     run_id: str = ""
     serial = itertools.count()
@@ -119,6 +127,7 @@ def _start(environment, **_kw) -> None:
     Run.recorder.close()
     Run.recorder = Recorder(Run.record_dir / "requests.csv" if Run.record_dir else None)
     Run.mail = MailStore(Path(options.mail_store)) if options.mail_store else None
+    Run.accounts = json.loads(Path(options.accounts).read_text()) if options.accounts else []
     logger.info(
         "grid: %s arrivals, %.2f/s over %d users (mean period %.2f s)",
         options.arrivals,
@@ -314,6 +323,7 @@ class Mixed(PacedUser):
     """
 
     scenario = "mixed"
+    weight = 4  # beside Returning (weight 1) when the runner mixes them
 
     def on_start(self) -> None:
         self.addresses: list[Address] = []
@@ -404,3 +414,161 @@ class Mixed(PacedUser):
             ]
         )
         self.expect(SIGNUP, body, status, kind="malformed", name=f"{SIGNUP} [malformed]")
+
+
+LOGIN = "/api/v1/auth/login"
+LOGIN_CODE = "/api/v1/auth/code"
+LOGIN_CODE_VERIFY = "/api/v1/auth/code/verify"
+LOGOUT = "/api/v1/auth/logout"
+ME = "/api/v1/me"
+WALLET = "/api/v1/me/wallet"
+NOTIFICATIONS = "/api/v1/me/notifications"
+CODE_LOGIN_SHARE = 0.25  # of logins, when the address may ask for a code
+
+
+@dataclass
+class Account:
+    """A seeded account, and when a login code was last asked for it."""
+
+    email: str
+    password: str
+    code_asked: float = -1e9  # monotonic
+    codes: int = 0
+
+
+class Returning(PacedUser):
+    """Existing accounts come back: one request per arrival, in journey order.
+
+    log in (by password; a quarter by a code read from the sink's store when
+    the address is past its cooldown) -> me -> wallet -> notifications ->
+    mark one read -> log out, then the next account. Needs --accounts (the
+    runner seeds them); the code logins need --mail-store.
+    """
+
+    scenario = "returning"
+    weight = 1
+
+    def on_start(self) -> None:
+        if not Run.accounts:
+            logger.warning("Returning: no --accounts, nothing to do")
+            raise StopUser
+        # Each user takes every n-th account, so no two users share one.
+        first = next(Run.returning_serial)
+        self.accounts = [Account(**a) for a in Run.accounts[first :: max(1, Run.grid.users)]] or [
+            Account(**Run.accounts[first % len(Run.accounts)])
+        ]
+        self.turn = 0
+        self.steps = iter(())
+        super().on_start()
+
+    @tag("returning")
+    @task
+    def step(self) -> None:
+        self.arrive()
+        for _ in range(2):  # a finished journey starts the next one in this arrival
+            try:
+                next(self.steps)
+                return
+            except StopIteration:
+                self.steps = self.journey()
+
+    def journey(self):
+        account = self.accounts[self.turn % len(self.accounts)]
+        self.turn += 1
+        token = yield from self.log_in(account)
+        if not token:
+            return
+        auth = {"Authorization": f"Bearer {token}"}
+        self.get(ME, auth, account)
+        yield
+        self.get(WALLET, auth, account)
+        yield
+        page = self.get(f"{NOTIFICATIONS}?limit=20", auth, account, name=NOTIFICATIONS)
+        unread = [i["id"] for i in (page or {}).get("items", []) if not i["read"]]
+        yield
+        if unread:
+            path = f"{NOTIFICATIONS}/{random.choice(unread)}/read"
+            self.post_auth(path, auth, account, name=f"{NOTIFICATIONS}/{{id}}/read")
+        else:
+            self.post_auth(f"{NOTIFICATIONS}/read-all", auth, account)
+        yield
+        self.post_auth(LOGOUT, auth, account)
+        yield  # the next arrival starts the next journey
+
+    def log_in(self, account: Account):
+        now = time.monotonic()
+        may_ask = now - account.code_asked > PAST_COOLDOWN and account.codes < CODES_PER_HOUR
+        if Run.mail is not None and may_ask and random.random() < CODE_LOGIN_SHARE:
+            account.code_asked, account.codes = now, account.codes + 1
+            since = time.time()
+            body = {"email": account.email}
+            resp = self.expect(LOGIN_CODE, body, 202, kind="login_code", email=account.email)
+            yield
+            if resp.status_code != 202:
+                return None
+            code = self.wait_for_login_code(account.email, since=since)
+            if code is None:
+                return None
+            body = {"email": account.email, "code": code}
+            resp = self.expect(LOGIN_CODE_VERIFY, body, 200, kind="code_login", email=account.email)
+        else:
+            body = {"email": account.email, "password": account.password}
+            resp = self.expect(LOGIN, body, 200, kind="login", email=account.email)
+        yield
+        return resp.json()["access_token"] if resp.status_code == 200 else None
+
+    def get(self, path: str, auth: dict, account: Account, name: str = ""):
+        with self.client.get(
+            path,
+            headers=auth,
+            name=name or path,
+            catch_response=True,
+            context={"kind": "returning", "email": account.email},
+        ) as resp:
+            if resp.status_code == 200:
+                resp.success()
+                return resp.json()
+            resp.failure(f"GET {path}: expected 200, got {resp.status_code}: {resp.text[:150]}")
+            return None
+
+    def post_auth(self, path: str, auth: dict, account: Account, name: str = "") -> None:
+        with self.client.post(
+            path,
+            headers=auth,
+            name=name or path,
+            catch_response=True,
+            context={"kind": "returning", "email": account.email},
+        ) as resp:
+            if resp.status_code == 204:
+                resp.success()
+            else:
+                resp.failure(f"POST {path}: expected 204, got {resp.status_code}")
+
+    def wait_for_login_code(self, email: str, *, since: float) -> str | None:
+        """Poll the sink's store (bounded) for a login code mailed after `since`."""
+        deadline = time.monotonic() + MAIL_TIMEOUT
+        while time.monotonic() < deadline:
+            Run.mail.refresh()
+            mails = [m for m in Run.mail.login_code_mails(email) if m.received_at >= since - 1]
+            if mails and mails[-1].code:
+                self.environment.events.request.fire(
+                    request_type="MAIL",
+                    name="login code email delay",
+                    response_time=max(0.0, (mails[-1].received_at - since) * 1000),
+                    response_length=0,
+                    response=None,
+                    context={"kind": "mail", "email": email},
+                    exception=None,
+                )
+                return mails[-1].code
+            gevent.sleep(0.05)
+        self.environment.events.request.fire(
+            request_type="MAIL",
+            name="login code email delay",
+            response_time=MAIL_TIMEOUT * 1000,
+            response_length=0,
+            response=None,
+            context={"kind": "mail", "email": email},
+            exception=TimeoutError(f"no login code email within {MAIL_TIMEOUT:.0f} s"),
+        )
+        return None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 VERIFICATION_SUBJECT = "Your Payshift verification code"
+LOGIN_CODE_SUBJECT = "Your Payshift login code"
 
 
 @dataclass
@@ -24,6 +25,10 @@ class Mail:
     @property
     def is_verification(self) -> bool:
         return self.subject == VERIFICATION_SUBJECT
+
+    @property
+    def is_login_code(self) -> bool:
+        return self.subject == LOGIN_CODE_SUBJECT
 
 
 @dataclass
@@ -65,3 +70,6 @@ class MailStore:
 
     def verification_mails(self, address: str) -> list[Mail]:
         return [m for m in self.by_address.get(address.lower(), []) if m.is_verification]
+
+    def login_code_mails(self, address: str) -> list[Mail]:
+        return [m for m in self.by_address.get(address.lower(), []) if m.is_login_code]

@@ -28,6 +28,7 @@ from loadtests.mailstore import MailStore
 from loadtests.pacing import ARRIVALS
 from loadtests.record import Row, read_rows
 from loadtests.report import (
+    LOGIN,
     SIGNUP,
     VERIFY,
     Check,
@@ -45,13 +46,16 @@ from loadtests.stats import percentile
 SCENARIOS = {
     "signup": "Signup",
     "signup_verify": "SignupVerify",
-    "mixed": "Mixed",
+    "mixed": "Mixed Returning",  # weights 4:1 (the classes' weight)
     "spike": "Spike",
+    "returning": "Returning",
 }
+WITH_ACCOUNTS = {"mixed", "returning"}  # scenarios whose users log in to seeded accounts
+SEEDED_ACCOUNTS = 200
 SPIKE = {"at": 20.0, "seconds": 20.0, "factor": 10.0}
 OUTPUTS = (
     "locust_*.csv", "report.html", "requests.csv", "pacing.json", "mail.jsonl",
-    "*.log", "summary.txt", "summary.json",
+    "*.log", "summary.txt", "summary.json", "accounts.json",
 )  # fmt: skip
 CORES = os.cpu_count() or 1
 
@@ -71,6 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load (default 60)")
     parser.add_argument("--host", help="a deployed service's base URL: start nothing")
     parser.add_argument("--mail-store", help="with --host: the sink's JSONL (signup_verify)")
+    parser.add_argument(
+        "--accounts", help="with --host: JSON [{email, password}] of verified accounts (returning)"
+    )
     parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
     parser.add_argument("--p95-limit", type=float, default=100.0, help="signup p95 bound, ms")
     parser.add_argument("--web-workers", type=int, default=2 * CORES, help="gunicorn workers")
@@ -114,6 +121,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.results = (args.results or ROOT / "results" / "load" / args.scenario).resolve()
     if args.mail_store:  # Locust runs from the project root
         args.mail_store = str(Path(args.mail_store).resolve())
+    if args.accounts:
+        args.accounts = str(Path(args.accounts).resolve())
     return args
 
 
@@ -145,7 +154,7 @@ def run_locust(
     host = hosts[0]
     results: Path = args.results
     argv = [
-        locust_bin(), "-f", "loadtests/locustfile.py", SCENARIOS[args.scenario],
+        locust_bin(), "-f", "loadtests/locustfile.py", *SCENARIOS[args.scenario].split(),
         "--headless", "-u", str(args.users), "-r", str(max(1, min(args.users, 100))),
         "-t", f"{args.duration}s", "--stop-timeout", "40", "--host", host,
         "--csv", str(results / "locust"), "--html", str(results / "report.html"),
@@ -157,6 +166,8 @@ def run_locust(
     ]  # fmt: skip
     if mail_store is not None:
         argv += ["--mail-store", str(mail_store)]
+    if args.accounts:
+        argv += ["--accounts", args.accounts]
     if len(hosts) > 1:
         argv += ["--web-hosts", ",".join(hosts)]
     started = time.monotonic()
@@ -225,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     schemes: dict[str, int] = {}
     waited = 0.0
     warmed: list[str] = []
+    store: MailStore | None = None
     try:
         if stack is not None:
             parts = (
@@ -238,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"setup failed: {exc} (logs in {results})", file=sys.stderr)
                 return 2
             warmed = stack.warm_up()
+            if args.scenario in WITH_ACCOUNTS:
+                args.accounts = str(results / "accounts.json")
+                subprocess.run(
+                    [sys.executable, "-m", "loadtests.seed", "--accounts", str(SEEDED_ACCOUNTS),
+                     "--out", args.accounts],
+                    cwd=ROOT, env=stack.env(), check=True,
+                )  # fmt: skip
         hosts = stack.urls if stack else [args.host]
         store_path = (
             stack.mail_store if stack else (Path(args.mail_store) if args.mail_store else None)
@@ -268,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines, checks, figures = summarize(
         args, rows=rows, rc=rc, mail=mail, states=states, schemes=schemes, waited=waited,
-        warmed=len(warmed), access_offset=access_offset,
+        warmed=len(warmed), access_offset=access_offset, store=store,
     )  # fmt: skip
     lines.append(cpu.usage_line(cpu_used, CORES))
     accepted = sum(1 for r in rows if r.name == SIGNUP and r.status == 202)
@@ -313,7 +332,7 @@ def fmt_load(load: tuple[float, float, float]) -> str:
 
 
 def summarize(
-    args, *, rows, rc, mail, states, schemes, waited, warmed, access_offset
+    args, *, rows, rc, mail, states, schemes, waited, warmed, access_offset, store=None
 ) -> tuple[list[str], list, dict]:
     """The summary table, the checks and the figures for summary.json."""
     final = args.results / "locust_stats_final.csv"  # complete; --csv's may miss the last second
@@ -370,7 +389,10 @@ def summarize(
             "outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(states.items())) or "empty")
         )
 
-    checks = [p95_check(args, signup, rows)]
+    checks = [] if args.scenario == "returning" else [p95_check(args, signup, rows)]
+    login = next((r for r in locust if r.type == "POST" and r.name == LOGIN), None)
+    if args.scenario in WITH_ACCOUNTS:
+        checks.append(login_p95_check(args, login, rows))
     http_failures = sum(r.failures for r in locust if r.name != "Aggregated")
     checks.append(
         Check(
@@ -409,6 +431,15 @@ def summarize(
                 f" limit {args.inbox_p95_limit:g} ms",
             )
         )
+        if args.scenario in WITH_ACCOUNTS:
+            asked, got, wrong = login_code_mails(rows, store)
+            checks.append(
+                Check(
+                    "one login-code email per accepted code request",
+                    not wrong,
+                    f"asked {asked}, received {got}; addresses off: {wrong[:3]}",
+                )
+            )
         left = {s: states.get(s, 0) for s in ("pending", "sending", "failed")}
         checks.append(
             Check(
@@ -440,6 +471,36 @@ def summarize(
         "outbox": states,
     }
     return lines, checks, figures
+
+
+def login_p95_check(args, login, rows: list[Row]) -> Check:
+    """Returning users' password logins: Locust's p95 under the same bound as signup."""
+    if login is None or login.count == 0:
+        return Check("login p95", False, "no login requests recorded (no --accounts?)")
+    exact = sorted(r.ms for r in rows if r.type == "POST" and r.name == LOGIN)
+    detail = (
+        f"Locust p95 {login.p95:.0f} ms, p99 {login.p99:.0f} ms (exact p95"
+        f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
+        f" limit {args.p95_limit:g} ms"
+    )
+    return Check("login p95", login.p95 < args.p95_limit, detail)
+
+
+def login_code_mails(rows: list[Row], store: MailStore | None) -> tuple[int, int, list[str]]:
+    """Login codes asked (202) vs login-code emails received, per address."""
+    asked: dict[str, int] = {}
+    for row in rows:
+        if row.kind == "login_code" and row.status == 202:
+            asked[row.email.lower()] = asked.get(row.email.lower(), 0) + 1
+    received: dict[str, int] = {}
+    if store is not None:
+        store.refresh()
+        for address, mails in store.by_address.items():
+            count = sum(1 for m in mails if m.is_login_code)
+            if count:
+                received[address] = count
+    wrong = sorted(a for a in set(asked) | set(received) if asked.get(a, 0) != received.get(a, 0))
+    return sum(asked.values()), sum(received.values()), wrong
 
 
 def p95_check(args, signup, rows: list[Row]) -> Check:

@@ -60,7 +60,16 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "dedupe_key"], name="notification_once"),
         ]
-        indexes = [models.Index(fields=["user", "-created_at"], name="notification_feed_idx")]
+        # The feed is read newest first with a keyset cursor on (created_at, id);
+        # the unread filter gets its own partial index, so neither sorts.
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="notification_feed_idx"),
+            models.Index(
+                fields=["user", "-created_at", "-id"],
+                name="notification_unread_idx",
+                condition=models.Q(read_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} for user {self.user_id}"

@@ -1,11 +1,19 @@
-"""Admin: users with their profile and wallet inline. Codes are not shown."""
+"""Admin: users with profile and wallet inline, their tokens listed; no code or token secret.
 
-from django.contrib import admin
+Users are created through signup.services.user_create (the one way), and
+deactivated or reactivated through the status-change actions, never by
+ticking is_active: the action revokes tokens and tells the user and admins.
+"""
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from signup.accounts import user_deactivate, user_reactivate
 from signup.models import Profile, User, Wallet
-from signup.services import user_accounts_ensure
+from signup.services import user_create
 
 
 class ProfileInline(admin.StackedInline):
@@ -38,20 +46,41 @@ class UserEditForm(NormalizedEmailMixin, UserChangeForm):
         fields = "__all__"
 
 
+class VerifiedFilter(admin.SimpleListFilter):
+    title = "verified"
+    parameter_name = "verified"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(email_verified_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     inlines = [ProfileInline, WalletInline]
     list_display = ("email", "is_verified", "is_staff", "is_active", "date_joined")
-    list_filter = ("is_staff", "is_active", "is_superuser")
+    list_filter = (VerifiedFilter, "is_active", "is_staff", "is_superuser")
     search_fields = ("email",)
     ordering = ("-date_joined",)
-    readonly_fields = ("date_joined", "last_login", "email_verified_at")
+    readonly_fields = (
+        "date_joined",
+        "last_login",
+        "email_verified_at",
+        "is_active",
+        "access_tokens",
+    )
+    actions = ["deactivate", "reactivate"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Status", {"fields": ("is_active", "email_verified_at", "date_joined", "last_login")}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Access tokens", {"fields": ("access_tokens",)}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
@@ -59,10 +88,54 @@ class UserAdmin(DjangoUserAdmin):
     def is_verified(self, obj: User) -> bool:
         return obj.is_verified
 
+    @admin.display(description="access tokens (only their hashes are stored; never shown)")
+    def access_tokens(self, obj: User) -> str:
+        """Newest 50 tokens: when made, last used, expiring, revoked."""
+        rows = obj.tokens.order_by("-created_at").values_list(
+            "pk", "created_at", "last_used_at", "expires_at", "revoked_at"
+        )[:50]
+        if not rows:
+            return "none"
+        header = mark_safe(  # a constant, no data in it
+            "<tr><th>#</th><th>created</th><th>last used</th><th>expires</th><th>revoked</th></tr>"
+        )
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((pk, c, u or "-", e, r or "-") for pk, c, u, e, r in rows),
+        )
+        return format_html("<table>{}{}</table>", header, body)
+
     def get_inline_instances(self, request, obj=None):
         return super().get_inline_instances(request, obj) if obj else []
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            user_accounts_ensure(user=obj)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # The form hashed the password; the one creation service does the rest.
+        created = user_create(
+            email=obj.email,
+            password_hash=obj.password,
+            is_staff=obj.is_staff,
+            is_superuser=obj.is_superuser,
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def _change_status(self, request, queryset, change, verb: str) -> None:
+        changed = sum(1 for user in queryset if change(user=user))
+        self.message_user(
+            request,
+            f"{changed} account(s) {verb}; {queryset.count() - changed} already were.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Deactivate (revoke tokens, notify the user and admins)")
+    def deactivate(self, request, queryset):
+        self._change_status(request, queryset, user_deactivate, "deactivated")
+
+    @admin.action(description="Reactivate (notify the user and admins)")
+    def reactivate(self, request, queryset):
+        self._change_status(request, queryset, user_reactivate, "reactivated")

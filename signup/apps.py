@@ -8,7 +8,12 @@ class SignupConfig(AppConfig):
         from django.contrib.auth.password_validation import get_default_password_validators
 
         # Register the signup app's outbox kinds (messaging.kinds).
-        from signup import emails, notifications  # noqa: F401
+        from signup import account_messages, emails, notifications  # noqa: F401
+        from signup.models import UserManager
+        from signup.services import user_create
+
+        # The manager creates users through the one service (signup.models).
+        UserManager.creator = staticmethod(user_create)
 
         # Load the 20,000 common passwords now, not in some user's first
         # signup (it made a fresh gunicorn worker's first requests 300+ ms).

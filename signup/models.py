@@ -34,14 +34,15 @@ class UserManager(BaseUserManager):
     def get_queryset(self):
         return super().get_queryset().alias(email_lower=Lower("email"))
 
-    def create_user(self, email: str, password: str | None = None, **extra):
-        from signup.services import user_accounts_ensure
+    # The one service that creates a user (signup.services.user_create), bound
+    # by SignupConfig.ready: the model layer imports nothing above it, and
+    # createsuperuser, the shell and tests get what signup and the admin get.
+    creator = None
 
-        user = self.model(email=self.normalize_email(email), **extra)
-        user.set_password(password)
-        user.save(using=self._db)
-        user_accounts_ensure(user=user)
-        return user
+    def create_user(self, email: str, password: str | None = None, **extra):
+        if UserManager.creator is None:
+            raise RuntimeError("signup is not ready: UserManager.creator is not bound")
+        return UserManager.creator(email=email, password=password, **extra)
 
     def create_superuser(self, email: str, password: str | None = None, **extra):
         extra.setdefault("is_staff", True)
@@ -102,6 +103,7 @@ class VerificationCode(models.Model):
     class Purpose(models.TextChoices):
         VERIFY_EMAIL = "verify_email"
         LOGIN = "login"
+        RESET = "reset"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="codes")
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
@@ -151,3 +153,43 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AccessToken(models.Model):
+    """An opaque bearer token; only its SHA-256 is stored.
+
+    The token is 32 random bytes, so a plain hash is enough (nothing to
+    brute-force) and one indexed equality lookup finds it.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token #{self.pk} of user {self.user_id}"
+
+
+class AddressCounter(models.Model):
+    """Failures counted per canonical address (signup.addresses), known or not.
+
+    kind "login": failed password logins in the current window; kind
+    "code:<purpose>": wrong codes since the last code request. Kept for
+    unknown addresses too, so a 429 says nothing about who has an account.
+    """
+
+    key = models.CharField(max_length=254)  # address_key(email), computed by the database
+    kind = models.CharField(max_length=20)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "kind"], name="address_counter_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}: {self.failures}"

@@ -1,6 +1,6 @@
 """Reads for the signup app; the API layer never builds querysets itself."""
 
-from signup.models import User
+from signup.models import User, Wallet
 
 
 def user_by_email(*, email: str) -> User | None:
@@ -14,3 +14,8 @@ def admin_ids(*, exclude: int | None = None) -> list[int]:
     if exclude is not None:
         admins = admins.exclude(pk=exclude)
     return list(admins.values_list("pk", flat=True))
+
+
+def user_wallet(*, user_id: int) -> Wallet:
+    """The user's wallet (one indexed query; every user has one, see user_create)."""
+    return Wallet.objects.only("balance", "currency").get(user_id=user_id)

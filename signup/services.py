@@ -33,12 +33,6 @@ class VerifyOutcome(enum.Enum):
     LOCKED = "locked"  # too many wrong attempts: the code is dead
 
 
-def user_accounts_ensure(*, user: User, full_name: str = "") -> None:
-    """Every user has one profile and one wallet, however it was created."""
-    Profile.objects.get_or_create(user=user, defaults={"full_name": full_name})
-    Wallet.objects.get_or_create(user=user)
-
-
 def user_signup(
     *,
     email: str,
@@ -58,9 +52,7 @@ def user_signup(
         with transaction.atomic():
             if record_answer is not None:
                 record_answer()
-            user = User.objects.create(email=email, password=password_hash)
-            Profile.objects.create(user=user, full_name=full_name)
-            Wallet.objects.create(user=user)
+            user = user_create(email=email, password_hash=password_hash, full_name=full_name)
             address_code_request(email=email, force=True)
             outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER])
     except IntegrityError:
@@ -154,3 +146,31 @@ def verification_code_issue(*, user: User, purpose: str) -> str:
         expires_at=now + timedelta(seconds=settings.SIGNUP_CODE_TTL_SECONDS),
     )
     return code
+
+
+@transaction.atomic(savepoint=False)
+def user_create(
+    *,
+    email: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    full_name: str = "",
+    **fields,
+) -> User:
+    """The one way to create a user: the user, its profile and its wallet, atomically.
+
+    Signup, UserManager.create_user (createsuperuser, the shell) and the admin
+    all call it. Give password (hashed here), password_hash (hashed already,
+    e.g. outside the caller's transaction), or neither (an unusable password).
+    No savepoint: inside signup's transaction it costs exactly its 3 INSERTs,
+    and an IntegrityError (the address is taken) aborts the caller's block.
+    """
+    user = User(email=User.objects.normalize_email(email), **fields)
+    if password_hash is not None:
+        user.password = password_hash
+    else:
+        user.set_password(password)
+    user.save(force_insert=True)
+    Profile.objects.create(user=user, full_name=full_name)
+    Wallet.objects.create(user=user)
+    return user

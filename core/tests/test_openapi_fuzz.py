@@ -17,6 +17,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -31,7 +32,24 @@ pytestmark = pytest.mark.django_db
 
 OPENAPI = "/api/v1/openapi.json"
 POSTS = {"/api/v1/signup", "/api/v1/signup/verify", "/api/v1/signup/resend"}
-OPERATIONS = {"GET /api/v1/health"} | {f"POST {path}" for path in POSTS}
+# Accounts after signup (issue 9); the authenticated ones get a valid token.
+AUTH_POSTS = {
+    "/api/v1/auth/login",
+    "/api/v1/auth/code",
+    "/api/v1/auth/code/verify",
+    "/api/v1/auth/password/reset",
+    "/api/v1/auth/password/reset/confirm",
+}
+AUTHED = {
+    "POST /api/v1/auth/logout",
+    "GET /api/v1/me",
+    "PATCH /api/v1/me",
+    "GET /api/v1/me/wallet",
+    "GET /api/v1/me/notifications",
+    "POST /api/v1/me/notifications/read-all",
+    "POST /api/v1/me/notifications/{notification_id}/read",
+}
+OPERATIONS = {"GET /api/v1/health"} | {f"POST {path}" for path in POSTS | AUTH_POSTS} | AUTHED
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -47,6 +65,9 @@ MIN_CASES = 1000
 
 # Cases run per operation ("POST /api/v1/signup"), for the total check below.
 CASES_RUN: Counter[str] = Counter()
+# Answers other than 401 per operation: the authenticated ones must have been
+# reached with a valid token, not only refused.
+ADMITTED: Counter[str] = Counter()
 
 schema = schemathesis.openapi.from_wsgi(OPENAPI, application)
 
@@ -79,11 +100,46 @@ def wsgi_in_test_transaction(settings):
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+def fresh_token() -> str:
+    """A new token of a verified user with a few notifications (one read).
+
+    The user is made by the first case of an operation and kept by the rest
+    (one test transaction); every case gets its own token, because a logout
+    case revokes the one it used.
+    """
+    from django.utils import timezone
+
+    from messaging.models import Notification
+    from signup.models import User
+    from signup.tokens import token_issue
+
+    user = User.objects.filter(email="fuzz@example.com").first()
+    if user is None:
+        user = User.objects.create_user("fuzz@example.com", email_verified_at=timezone.now())
+        Notification.objects.bulk_create(
+            [
+                Notification(user=user, kind="welcome", title=f"n{i}", dedupe_key=f"n{i}")
+                for i in range(3)
+            ]
+        )
+        Notification.objects.filter(dedupe_key="n0").update(read_at=timezone.now())
+    return token_issue(user=user)[0]
+
+
 @schema.parametrize()
 @pytest.mark.usefixtures("wsgi_in_test_transaction")
 def test_every_answer_is_documented_and_never_a_5xx(case):
     CASES_RUN[case.operation.label] += 1
-    response = case.call_and_validate(checks=CHECKS)
+    headers = None
+    # A valid token, unless the case means to send a bad or missing one.
+    header_is_negative = case.meta is not None and case.meta.is_negative_at(
+        ParameterLocation.HEADER
+    )
+    if case.operation.label in AUTHED and not header_is_negative:
+        headers = {"Authorization": f"Bearer {fresh_token()}"}
+    response = case.call_and_validate(checks=CHECKS, headers=headers)
+    if response.status_code != 401:
+        ADMITTED[case.operation.label] += 1
 
     # 503 is documented (database or broker down), but both are up here: one
     # would mean the test's own connection was lost, hiding every other answer.
@@ -99,18 +155,21 @@ def test_fuzzing_ran_at_least_1000_cases(record_property):
     print(f"schemathesis: {total} cases: {dict(sorted(CASES_RUN.items()))}")  # -rA shows it
 
     assert total >= MIN_CASES
+    assert {label for label in AUTHED if ADMITTED[label] == 0} == set()
 
 
 # --- the document itself ------------------------------------------------------
 
 
-def test_openapi_document_is_served_with_the_four_paths(client):
+def test_openapi_document_is_served_with_every_path(client):
     response = client.get(OPENAPI)
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     paths = response.json()["paths"]
-    assert set(paths) == {"/api/v1/health", *POSTS}
+    assert set(paths) == {"/api/v1/health", *POSTS, *AUTH_POSTS} | {
+        label.split()[1] for label in AUTHED
+    }
     assert {f"{method.upper()} {path}" for path in paths for method in paths[path]} == OPERATIONS
 
 
@@ -127,6 +186,42 @@ def test_openapi_documents_every_answer_and_the_idempotency_key(client):
             assert paths[path]["post"]["responses"][status]["headers"]["Retry-After"]["required"]
     (key,) = paths["/api/v1/signup"]["post"]["parameters"]
     assert (key["in"], key["name"], key["required"]) == ("header", "Idempotency-Key", False)
+
+
+def test_openapi_documents_every_answer_of_the_accounts_endpoints(client):
+    document = client.get(OPENAPI).json()
+    paths = document["paths"]
+    errors = {"400", "413", "422", "429", "503"}
+
+    def answers(label):
+        method, path = label.split()
+        return set(paths[path][method.lower()]["responses"])
+
+    assert answers("POST /api/v1/auth/login") == {"200", "403", *errors}
+    assert answers("POST /api/v1/auth/code") == {"202", *errors}
+    assert answers("POST /api/v1/auth/code/verify") == {"200", *errors}
+    assert answers("POST /api/v1/auth/password/reset") == {"202", *errors}
+    assert answers("POST /api/v1/auth/password/reset/confirm") == {"200", *errors}
+    assert answers("POST /api/v1/auth/logout") == {"204", "401", "503"}
+    assert answers("GET /api/v1/me") == {"200", "401", "503"}
+    assert answers("PATCH /api/v1/me") == {"200", "400", "401", "413", "422", "503"}
+    assert answers("GET /api/v1/me/wallet") == {"200", "401", "503"}
+    assert answers("GET /api/v1/me/notifications") == {"200", "401", "422", "503"}
+    assert answers("POST /api/v1/me/notifications/read-all") == {"204", "401", "503"}
+    assert answers("POST /api/v1/me/notifications/{notification_id}/read") == {
+        "204",
+        "401",
+        "404",
+        "422",
+        "503",
+    }
+    for label in AUTHED:
+        method, path = label.split()
+        operation = paths[path][method.lower()]
+        assert operation["security"], label
+        assert operation["responses"]["401"]["headers"]["WWW-Authenticate"]["required"]
+    (scheme,) = document["components"]["securitySchemes"].values()
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
 
 
 def test_interactive_docs_are_served(client):

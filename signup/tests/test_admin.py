@@ -55,13 +55,36 @@ def test_create_superuser():
     assert_one_profile_and_wallet(user)
 
 
-def test_profile_and_wallet_are_not_duplicated_by_a_second_ensure():
-    from signup.services import user_accounts_ensure
+def test_a_taken_address_creates_nothing_not_even_a_profile():
+    """user_create is atomic: a failed second user leaves no stray profile or wallet."""
+    from django.db import IntegrityError, transaction
 
-    user = make_user("ada@example.com")
-    user_accounts_ensure(user=user, full_name="Ada")
+    from signup.services import user_create
 
-    assert_one_profile_and_wallet(user)
+    make_user("ada@example.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        user_create(email="ADA@example.com", password=PASSWORD, full_name="Ada")
+
+    assert (User.objects.count(), Profile.objects.count(), Wallet.objects.count()) == (1, 1, 1)
+
+
+def test_the_model_layer_imports_nothing_above_it():
+    """signup.models may import Django and signup.addresses, never services or the API."""
+    import ast
+    from pathlib import Path
+
+    import signup.models
+
+    tree = ast.parse(Path(signup.models.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert {m for m in imported if m.startswith(("signup", "messaging", "core"))} == {
+        "signup.addresses"
+    }
 
 
 @pytest.fixture

@@ -1,0 +1,167 @@
+"""The accounts query-count gate: a fixed list of statements per request, the
+same with 0, 1 or 500 notifications, other tokens and admins.
+
+As benchmarks/test_query_counts.py: CaptureQueriesContext sees what
+PostgreSQL sees (BEGIN/COMMIT included); transaction=True so on-commit work
+runs. A new statement fails with the statements listed.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from benchmarks.accounts_data import notifications_for, tokens_for, touched_token, verified_account
+from benchmarks.data import PASSWORD, population
+from benchmarks.gate import Row
+from benchmarks.test_query_counts import listing
+from messaging.models import Notification, Outbox
+from messaging.services import notifications_deliver
+from signup import accounts
+from signup.models import VerificationCode
+from signup.services import verification_code_issue
+
+AUTH = "SELECT signup_accesstoken JOIN user, profile by key_hash (live, active)"
+EXPECTED = {
+    "POST /api/v1/auth/login": [
+        "SELECT signup_addresscounter (failed logins for the address)",
+        "SELECT signup_user by Lower(email) (ModelBackend)",
+        "INSERT signup_accesstoken",
+    ],
+    "POST /api/v1/auth/code": [
+        "BEGIN",
+        "SELECT signup_addresslimit FOR UPDATE",
+        "SAVEPOINT",
+        "INSERT signup_addresslimit",
+        "RELEASE SAVEPOINT",
+        "DELETE signup_addresscounter (wrong codes: the count restarts)",
+        "SELECT signup_user by Lower(email)",
+        "INSERT messaging_outbox",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+    "POST /api/v1/auth/code/verify": [
+        "BEGIN",
+        "SELECT signup_addresscounter FOR UPDATE (wrong codes)",
+        "SELECT signup_user by Lower(email)",
+        "SELECT signup_verificationcode FOR UPDATE (latest live)",
+        "UPDATE signup_verificationcode SET used_at",
+        "DELETE signup_addresscounter (failed password logins)",
+        "INSERT signup_accesstoken",
+        "COMMIT",
+    ],
+    "GET /api/v1/me": [AUTH],
+    "PATCH /api/v1/me": [AUTH, "UPDATE signup_profile"],
+    "GET /api/v1/me/wallet": [AUTH, "SELECT signup_wallet"],
+    "GET /api/v1/me/notifications": [AUTH, "SELECT messaging_notification (keyset page)"],
+    "POST /api/v1/me/notifications/{id}/read": [AUTH, "UPDATE messaging_notification"],
+    "POST /api/v1/me/notifications/read-all": [AUTH, "UPDATE messaging_notification"],
+    "POST /api/v1/auth/logout": [AUTH, "UPDATE signup_accesstoken SET revoked_at"],
+}
+SERVICES = {
+    "user_deactivate": [
+        "BEGIN",
+        "SELECT signup_user FOR UPDATE",
+        "UPDATE signup_user SET is_active",
+        "UPDATE signup_accesstoken SET revoked_at (every live token: one statement)",
+        "INSERT messaging_outbox (both rows, one statement)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+    "notify (worker: the user and every admin)": [
+        "UPDATE messaging_outbox (claim)",
+        "SELECT messaging_outbox JOIN user",
+        "SELECT admin ids",
+        "BEGIN",
+        "INSERT messaging_notification (the user and every admin: one statement)",
+        "COMMIT",
+        "UPDATE messaging_outbox (sent)",
+    ],
+}
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SIZES = [0, 1, 500]
+
+
+@pytest.fixture
+def world(password_hash):
+    """A verified member (with a fresh token) among `existing` of everything."""
+
+    def make(existing: int):
+        population(users=existing, admins=existing, password_hash=password_hash)
+        user = verified_account(password_hash=password_hash)
+        notifications_for(user, existing)
+        tokens_for(user, existing)
+        return user, {"HTTP_AUTHORIZATION": f"Bearer {touched_token(user)}"}
+
+    return make
+
+
+def prepared(label: str, api, user, auth):
+    """(send, expected status) for the request the label names; its setup runs now."""
+    if label == "POST /api/v1/auth/login":
+        body = {"email": user.email, "password": PASSWORD}
+        return lambda: api.post_json("/api/v1/auth/login", body), 200
+    if label == "POST /api/v1/auth/code":
+        return lambda: api.post_json("/api/v1/auth/code", {"email": user.email}), 202
+    if label == "POST /api/v1/auth/code/verify":
+        code = verification_code_issue(user=user, purpose=VerificationCode.Purpose.LOGIN)
+        body = {"email": user.email, "code": code}
+        return lambda: api.post_json("/api/v1/auth/code/verify", body), 200
+    if label == "PATCH /api/v1/me":
+        return lambda: api.patch(
+            "/api/v1/me", '{"full_name": "N"}', "application/json", **auth
+        ), 200
+    if label == "POST /api/v1/me/notifications/{id}/read":
+        mine = Notification.objects.create(user=user, kind="welcome", title="t", dedupe_key="x")
+        return lambda: api.post(f"/api/v1/me/notifications/{mine.pk}/read", **auth), 204
+    method, path = label.split()
+    status = 204 if method == "POST" else 200
+    return lambda: getattr(api, method.lower())(path, **auth), status
+
+
+def check(label: str, existing: int, queries: list[dict], expected: list[str], rows) -> None:
+    rows.append(
+        Row(
+            name=f"{label} [{existing} each]",
+            group="query count",
+            queries=str(len(queries)),
+            gate="pass" if len(queries) == len(expected) else "FAIL",
+        )
+    )
+    assert len(queries) == len(expected), (
+        f"{label} ran {len(queries)} statements, the gate allows {len(expected)} "
+        f"(with {existing} notifications, tokens, users and admins).\n"
+        f"Ran:\n{listing(queries)}\n"
+        "Expected:\n" + "\n".join(f"  {n:2}. {q}" for n, q in enumerate(expected, 1))
+    )
+
+
+@pytest.mark.parametrize("existing", SIZES, ids=lambda n: f"{n}-each")
+@pytest.mark.parametrize("label", list(EXPECTED))
+def test_request_query_count(label, existing, api, world, rows):
+    user, auth = world(existing)
+    send, status = prepared(label, api, user, auth)
+
+    with CaptureQueriesContext(connection) as captured:
+        response = send()
+
+    assert response.status_code == status, response.content
+    check(label, existing, captured.captured_queries, EXPECTED[label], rows)
+
+
+@pytest.mark.parametrize("existing", SIZES, ids=lambda n: f"{n}-each")
+def test_status_change_query_counts(existing, world, rows):
+    user, _ = world(existing)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert accounts.user_deactivate(user=user)
+    check("user_deactivate", existing, captured.captured_queries, SERVICES["user_deactivate"], rows)
+
+    row = Outbox.objects.get(kind=accounts.DEACTIVATED_NOTICE)
+    with CaptureQueriesContext(connection) as captured:
+        notifications_deliver(outbox_id=row.pk)
+    label = "notify (worker: the user and every admin)"
+    check(label, existing, captured.captured_queries, SERVICES[label], rows)
+    inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert Notification.objects.filter(kind="account_deactivated").count() == existing + 1

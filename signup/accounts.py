@@ -1,0 +1,305 @@
+"""Accounts after signup: log in (password or emailed code), reset a password,
+log out, edit the profile, and staff's status changes. One transaction each.
+
+Answers that must not tell whether an account exists are decided here with
+equal work on every path: Django's ModelBackend hashes the password for an
+unknown address, and the code check runs the same queries and HMAC for a
+known and an unknown address. Errors are ApiError (core.errors).
+"""
+
+import enum
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApiError
+from messaging.outbox import outbox_add_on_commit
+from signup import attempts
+from signup.codes import code_matches
+from signup.limits import LimitResult, address_code_request
+from signup.models import AccessToken, Profile, User, VerificationCode
+from signup.selectors import user_by_email
+from signup.tokens import token_issue, user_tokens_revoke
+
+logger = logging.getLogger(__name__)
+
+LOGIN_CODE_EMAIL = "accounts.login_code"
+RESET_CODE_EMAIL = "accounts.password_reset"
+DEACTIVATED_EMAIL = "accounts.deactivated.email"
+DEACTIVATED_NOTICE = "accounts.deactivated.notify"
+REACTIVATED_EMAIL = "accounts.reactivated.email"
+REACTIVATED_NOTICE = "accounts.reactivated.notify"
+
+INVALID_CREDENTIALS = "Invalid email or password."
+INVALID_CODE = "Invalid or expired code."
+# Any well-formed HMAC: compared against when there is no live code, so an
+# unknown address costs the same HMAC and comparison as a known one.
+_NO_CODE_HASH = "0" * 64
+
+
+class CodeOutcome(enum.Enum):
+    OK = "ok"
+    INVALID = "invalid"  # wrong, expired, used, or no such (eligible) account: one answer
+    LOCKED = "locked"  # too many wrong codes for this address since the last request
+
+
+def _rate_limited(detail: str, retry_after: int, code: str = "rate_limited") -> ApiError:
+    return ApiError(429, code, detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+# --- password login ----------------------------------------------------------------
+
+
+def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]:
+    """A new token for a right password on a verified, active account.
+
+    One 400 for an unknown address, a wrong password and a deactivated
+    account, after the same Argon2id work. Failed logins are limited per IP
+    and per canonical address; the address limit stops password login only
+    (a login code or a reset still works, so the owner is never locked out).
+    """
+    retry_after = attempts.login_ip_retry_after(ip=ip)
+    if retry_after:
+        raise _rate_limited(
+            f"Too many failed logins from your network. Try again in {retry_after} seconds.",
+            retry_after,
+        )
+    counter = attempts.address_counter_get(email=email, kind=attempts.LOGIN)
+    retry_after = attempts.login_address_retry_after(counter)
+    if retry_after:
+        raise _rate_limited(
+            "Too many failed logins for this address. Try again in "
+            f"{retry_after} seconds, or log in with a code sent by email "
+            "(POST /api/v1/auth/code), or reset the password.",
+            retry_after,
+        )
+
+    # ModelBackend: the Lower(email) lookup, Argon2id check, is_active; for an
+    # unknown address it hashes the password anyway (equal work).
+    user = authenticate(None, username=email, password=password)
+    if user is None:
+        attempts.address_failure_record(
+            email=email,
+            kind=attempts.LOGIN,
+            window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+        )
+        attempts.login_ip_failure_record(ip=ip)
+        logger.info("login outcome=invalid")
+        raise ApiError(400, "invalid_credentials", INVALID_CREDENTIALS)
+    if not user.is_verified:
+        raise ApiError(
+            403,
+            "email_not_verified",
+            "Verify your email address before logging in: enter the code we emailed you "
+            "(POST /api/v1/signup/verify), or ask for a new one (POST /api/v1/signup/resend).",
+        )
+    if counter is not None:
+        attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
+    raw, token = token_issue(user=user)
+    logger.info("login user=%s outcome=token method=password", user.pk)
+    return raw, token
+
+
+# --- emailed codes: login and reset ------------------------------------------------------
+
+
+@transaction.atomic
+def _code_request(*, email: str, purpose: str, kind: str, eligible: Callable) -> LimitResult:
+    """Queue a code email for an eligible account; limits apply to any address.
+
+    A request (allowed by the limits) restarts the wrong-attempt count of its
+    purpose for this address, known or not: at most 5 codes an hour, so at
+    most 25 guesses an hour reach the check, and the count behaves the same
+    for addresses with and without an account.
+    """
+    limit = address_code_request(email=email)
+    if not limit.allowed:
+        return limit
+    attempts.address_failures_clear(email=email, kind=attempts.code_kind(purpose))
+    user = user_by_email(email=email)
+    if user is not None and eligible(user):
+        outbox_add_on_commit(user=user, kinds=[kind])
+        logger.info("code-request user=%s purpose=%s outcome=queued", user.pk, purpose)
+    return limit
+
+
+def _can_log_in(user: User) -> bool:
+    return user.is_active and user.is_verified
+
+
+def _can_reset(user: User) -> bool:
+    return user.is_active
+
+
+def login_code_request(*, email: str) -> LimitResult:
+    """A login code by email, to a verified, active account only."""
+    return _code_request(
+        email=email,
+        purpose=VerificationCode.Purpose.LOGIN,
+        kind=LOGIN_CODE_EMAIL,
+        eligible=_can_log_in,
+    )
+
+
+def password_reset_request(*, email: str) -> LimitResult:
+    """A reset code by email, to an active account only."""
+    return _code_request(
+        email=email,
+        purpose=VerificationCode.Purpose.RESET,
+        kind=RESET_CODE_EMAIL,
+        eligible=_can_reset,
+    )
+
+
+@transaction.atomic(savepoint=False)
+def account_code_check(
+    *, email: str, code: str, purpose: str, eligible: Callable
+) -> tuple[CodeOutcome, User | None]:
+    """Match code against the address's live code of this purpose, and use it.
+
+    Equal work for any address: the counter, user and code queries and one
+    HMAC run whether or not an eligible account exists. Wrong codes are
+    counted per canonical address and purpose (known or not); past the
+    limit every code is refused until a new one is requested. Call inside
+    the transaction that acts on the result.
+    """
+    kind = attempts.code_kind(purpose)
+    counter = attempts.address_counter_get(email=email, kind=kind, lock=True)
+    if counter is not None and counter.failures >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
+        return CodeOutcome.LOCKED, None
+    user = user_by_email(email=email)
+    if user is not None and not eligible(user):
+        user = None
+    now = timezone.now()
+    row = (
+        VerificationCode.objects.select_for_update()
+        # user_id 0 (no such row) for no account: the same statement as for one.
+        .filter(user_id=user.pk if user else 0, purpose=purpose, used_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
+    live = row is not None and row.expires_at > now
+    matched = code_matches(
+        code,
+        row.code_hash if live else _NO_CODE_HASH,
+        user_id=user.pk if user else 0,
+        purpose=purpose,
+    )
+    if not (live and matched):
+        attempts.address_failure_record(email=email, kind=kind)
+        logger.info("code-check purpose=%s outcome=invalid", purpose)
+        return CodeOutcome.INVALID, None
+    row.used_at = now
+    row.save(update_fields=["used_at"])
+    if counter is not None:
+        counter.delete()
+    return CodeOutcome.OK, user
+
+
+def _code_refused(outcome: CodeOutcome) -> ApiError:
+    if outcome is CodeOutcome.LOCKED:
+        return _rate_limited(
+            "Too many wrong codes for this address: the code no longer works. "
+            "Ask for a new code, then try again.",
+            settings.SIGNUP_CODE_COOLDOWN_SECONDS,
+            code="too_many_attempts",
+        )
+    return ApiError(400, "invalid_code", INVALID_CODE)
+
+
+def login_code_verify(*, email: str, code: str) -> tuple[str, AccessToken]:
+    """A token for a right login code; clears the address's failed password logins.
+
+    The refusal is raised after the commit: the wrong attempt must be counted.
+    """
+    with transaction.atomic():
+        outcome, user = account_code_check(
+            email=email, code=code, purpose=VerificationCode.Purpose.LOGIN, eligible=_can_log_in
+        )
+        if outcome is CodeOutcome.OK:
+            attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
+            raw, token = token_issue(user=user)
+    if outcome is not CodeOutcome.OK:
+        raise _code_refused(outcome)
+    logger.info("login user=%s outcome=token method=code", user.pk)
+    return raw, token
+
+
+def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str, AccessToken]:
+    """Set a new password with a reset code: every older token dies, a new one is given.
+
+    The password is hashed before the transaction (and on every path: equal
+    work), so no row stays locked through Argon2id. A reset code proves the
+    address is the user's, so an unverified account becomes verified.
+    """
+    password_hash = make_password(password)
+    with transaction.atomic():
+        outcome, user = account_code_check(
+            email=email, code=code, purpose=VerificationCode.Purpose.RESET, eligible=_can_reset
+        )
+        if outcome is CodeOutcome.OK:
+            user.password = password_hash
+            fields = ["password"]
+            if user.email_verified_at is None:
+                user.email_verified_at = timezone.now()
+                fields.append("email_verified_at")
+            user.save(update_fields=fields)
+            user_tokens_revoke(user=user)
+            attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
+            raw, token = token_issue(user=user)
+    if outcome is not CodeOutcome.OK:
+        raise _code_refused(outcome)  # after the commit: the wrong attempt is counted
+    logger.info("password-reset user=%s outcome=done", user.pk)
+    return raw, token
+
+
+# --- the signed-in user --------------------------------------------------------------------
+
+
+def profile_update(*, user: User, full_name: str) -> Profile:
+    """Set the user's full name (one UPDATE; the profile always exists, see user_create)."""
+    Profile.objects.filter(user=user).update(full_name=full_name)
+    profile = user.profile
+    profile.full_name = full_name
+    return profile
+
+
+# --- account status changes (staff) -------------------------------------------------------
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> bool:
+    """Deactivate: tokens revoked at once; the user emailed and notified, every
+    admin notified (one INSERT), all through the outbox. False if it already was."""
+    return _status_change(user=user, active=False)
+
+
+@transaction.atomic
+def user_reactivate(*, user: User) -> bool:
+    """Reactivate: the user emailed and notified, every admin notified."""
+    return _status_change(user=user, active=True)
+
+
+_STATUS_KINDS = {
+    False: [DEACTIVATED_EMAIL, DEACTIVATED_NOTICE],
+    True: [REACTIVATED_EMAIL, REACTIVATED_NOTICE],
+}
+
+
+def _status_change(*, user: User, active: bool) -> bool:
+    """Lock the row (two staff at once change it once), flip it, tell everyone."""
+    locked = User.objects.select_for_update().only("pk", "is_active").get(pk=user.pk)
+    if locked.is_active == active:
+        return False
+    User.objects.filter(pk=user.pk).update(is_active=active)
+    user.is_active = active
+    if not active:
+        user_tokens_revoke(user=user)
+    outbox_add_on_commit(user=user, kinds=_STATUS_KINDS[active])
+    logger.info("account user=%s outcome=%s", user.pk, "reactivated" if active else "deactivated")
+    return True

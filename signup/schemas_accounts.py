@@ -1,0 +1,156 @@
+"""Bodies of the accounts endpoints (docs/api.md, "Accounts (after signup)")."""
+
+from datetime import datetime
+from typing import Literal
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from ninja import Field, Schema
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from messaging.feed import Cursor
+from signup.schemas import EmailIn, FieldErrorsOut, VerifyIn, _Applicant
+
+
+class ApiErrorOut(Schema):
+    """{"detail", "code"}: code is stable, for programs (docs/api.md, Errors)."""
+
+    detail: str
+    code: str | None = None
+
+
+class LoginIn(EmailIn):
+    password: str = Field(..., min_length=1, max_length=4096, examples=["correct horse battery"])
+
+
+class CodeVerifyIn(VerifyIn):
+    pass
+
+
+class ResetConfirmIn(VerifyIn):
+    password: str = Field(
+        ...,
+        min_length=1,
+        max_length=4096,
+        description="The new password: 10 to 4096 characters, not common, not all digits, "
+        "not like the email.",
+        examples=["a new long passphrase"],
+    )
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            validate_password(value, user=_Applicant(email=info.data.get("email", "")))
+        except DjangoValidationError as exc:
+            raise PydanticCustomError(
+                "password_policy",
+                "Choose a stronger password: {reason}",
+                {"reason": " ".join(exc.messages)},
+            ) from None
+        return value
+
+
+class TokenOut(Schema):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the scheme name, not a secret)
+    expires_in: int = Field(..., description="Seconds until the token expires.")
+
+
+class CodeSentOut(Schema):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    status: Literal["code_sent"] = "code_sent"
+    email: str
+
+
+class MeOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    verified: bool
+    date_joined: datetime
+
+
+class MePatchIn(Schema):
+    """The fields to change; those left out stay as they are. Unknown fields are a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: str = Field(None, max_length=150, examples=["Ada Lovelace"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value):
+        """Ninja hands a model validator its DjangoGetter; a JSON array read
+        through attributes would pass as an empty patch."""
+        if not isinstance(getattr(value, "_obj", value), dict):
+            raise PydanticCustomError(
+                "model_type", 'Send a JSON object, such as {"full_name": "Ada"}.'
+            )
+        return value
+
+    @field_validator("full_name")
+    @classmethod
+    def _full_name(cls, value: str) -> str:
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "null_character", "Full name may not contain null (\\x00) characters."
+            )
+        return value
+
+
+class WalletOut(Schema):
+    balance: str = Field(..., pattern=r"^-?\d+\.\d{2}$", examples=["0.00"])
+    currency: str = Field(..., examples=["USD"])
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    read: bool
+
+
+class NotificationsOut(Schema):
+    items: list[NotificationOut]
+    next_cursor: str | None = Field(
+        ..., description="Pass as cursor= for the next (older) page; null on the last page."
+    )
+
+
+class FeedQuery(Schema):
+    unread: bool = Field(False, description="true: only notifications not yet read.")
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=100, description="next_cursor of the last page.")
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Cursor.decode(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "cursor_invalid",
+                    "Not a cursor from this API: pass next_cursor from the previous page.",
+                ) from None
+        return value
+
+
+# The answers of the accounts endpoints besides their success (core.api's
+# handlers and ApiError): the errors shared with signup, in the {"detail",
+# "code"} shape.
+POST_ERRORS = {
+    400: ApiErrorOut,
+    413: ApiErrorOut,
+    422: FieldErrorsOut,
+    429: ApiErrorOut,
+    503: ApiErrorOut,
+}
+AUTHED_ERRORS = {401: ApiErrorOut, 503: ApiErrorOut}
