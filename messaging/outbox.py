@@ -12,6 +12,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from core.breaker import BreakerOpenError, broker_breaker
+from core.requestid import current_request_id
 from messaging.models import Outbox
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
     If the broker is down at commit time the rows stay pending with no
     enqueued_at, and the relay enqueues them later. The caller never waits.
     """
-    rows = Outbox.objects.bulk_create([Outbox(kind=kind, user=user) for kind in kinds])
+    request_id = current_request_id()
+    rows = Outbox.objects.bulk_create(
+        [Outbox(kind=kind, user=user, request_id=request_id) for kind in kinds]
+    )
     transaction.on_commit(lambda: outbox_enqueue_committed(rows), robust=True)
     return rows
 
