@@ -21,6 +21,20 @@ from messaging.sink import MailSink
 ROOT = Path(__file__).resolve().parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files(tmp_path_factory):
+    """collectstatic once, as a deployment does: WhiteNoise serves STATIC_ROOT
+    (DEBUG is off), here and in the gunicorn processes tests start."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("static")
+    os.environ["STATIC_ROOT"] = str(root)
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database and closed breakers."""
