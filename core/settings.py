@@ -54,11 +54,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "core",  # before django_dramatiq: its rundramatiq wraps theirs (log format)
     "django_dramatiq",
     "ninja",  # Swagger UI from local static files, not a CDN
     "corsheaders",
     "csp",
-    "core",
     "signup",
     "messaging",
 ]
