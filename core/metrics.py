@@ -11,7 +11,7 @@ status label and it patches the database and cache backends.
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -24,6 +24,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 SIGNUP_ROUTE = "api/v1/signup"
 # From 5 ms to 10 s: the signup budget is 100 ms (p95), Argon2id ~30 ms.
@@ -77,11 +79,30 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
+class BrokerCollector(Collector):
+    """payshift_broker_up: whether this web process reaches the broker now."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from core.health import check_broker
+
+        up = GaugeMetricFamily("payshift_broker_up", "1 when the broker (Redis) answers a ping.")
+        up.add_metric([], 1 if check_broker() else 0)
+        yield up
+
+
+def _scrape_time_registry() -> CollectorRegistry:
+    """Values read when scraped (broker, outbox): the same from any process."""
+    from messaging.metrics import OutboxCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BrokerCollector())
+    registry.register(OutboxCollector())
+    return registry
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The scrape target. Keep it off the public internet (a proxy rule)."""
-    from messaging.metrics import outbox_registry
-
     if not settings.METRICS_ENABLED:
         return HttpResponse(status=404)
-    body = generate_latest(_registry()) + generate_latest(outbox_registry())
+    body = generate_latest(_registry()) + generate_latest(_scrape_time_registry())
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

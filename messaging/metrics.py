@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from django.db import DatabaseError
 from django.db.models import Count, Min
 from django.utils import timezone
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -56,8 +55,3 @@ class OutboxCollector(Collector):
         age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0.0)
         yield age
 
-
-def outbox_registry() -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(OutboxCollector())
-    return registry
