@@ -54,4 +54,3 @@ class OutboxCollector(Collector):
         )
         age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0.0)
         yield age
-

@@ -18,7 +18,7 @@ RULES = ROOT / "ops" / "prometheus"
 def test_alert_rules_are_valid_and_fire_when_they_should():
     promtool = require_binary("promtool")
     for argv in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [promtool, *argv], cwd=RULES, capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 0, result.stdout + result.stderr
@@ -52,7 +52,7 @@ def prometheus(tmp_path, live_stack):
         )
     )
     log = open(tmp_path / "prometheus.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [
             binary,
             f"--config.file={config}",
@@ -67,7 +67,7 @@ def prometheus(tmp_path, live_stack):
     def query(expr: str) -> list[dict]:
         url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return json.load(response)["data"]["result"]
         except OSError:
             return []
