@@ -39,7 +39,7 @@ class LiveStack:
         self.procs.append(proc)
         return proc
 
-    def start(self) -> None:
+    def start(self, worker: bool = True) -> None:
         self._spawn(
             "web",
             [
@@ -95,10 +95,8 @@ class LiveStack:
             stop_process(proc)
 
 
-@pytest.fixture
-def live_stack(tmp_path, mail_sink):
-    stack = LiveStack(tmp=tmp_path, env={})
-    stack.env = django_env(
+def stack_env(stack: LiveStack, tmp_path: Path, mail_sink) -> dict:
+    return django_env(
         LOG_FORMAT="json",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=mail_sink.port,
@@ -109,8 +107,25 @@ def live_stack(tmp_path, mail_sink):
         PROMETHEUS_MULTIPROC_DIR=tmp_path / "web-metrics",
         OUTBOX_RELAY_INTERVAL_SECONDS=1,
     )
+
+
+@pytest.fixture
+def live_stack(tmp_path, mail_sink):
+    stack = LiveStack(tmp=tmp_path, env={})
+    stack.env = stack_env(stack, tmp_path, mail_sink)
     (tmp_path / "worker-metrics").mkdir()
     (tmp_path / "web-metrics").mkdir()
     stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def live_web(tmp_path, mail_sink):
+    """Gunicorn alone (DEBUG off, collectstatic's files): what a browser loads."""
+    stack = LiveStack(tmp=tmp_path, env={})
+    stack.env = stack_env(stack, tmp_path, mail_sink)
+    (tmp_path / "web-metrics").mkdir()
+    stack.start(worker=False)
     yield stack
     stack.stop()
