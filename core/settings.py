@@ -6,6 +6,7 @@ production sets DATABASE_URL, REDIS_URL, SECRET_KEY and the EMAIL_* values.
 
 import os
 from pathlib import Path
+from typing import cast
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -312,17 +313,18 @@ CONTENT_SECURITY_POLICY = {
 # over one port.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 WORKER_METRICS_PORT = os.environ.get("WORKER_METRICS_PORT", "")
+_dramatiq_middleware = cast(list[str], DRAMATIQ_BROKER["MIDDLEWARE"])
 if WORKER_METRICS_PORT:
     # Dramatiq's middleware reads these when it is imported (broker set-up).
     os.environ.setdefault("dramatiq_prom_port", WORKER_METRICS_PORT)
     os.environ.setdefault("dramatiq_prom_host", os.environ.get("WORKER_METRICS_HOST", "0.0.0.0"))  # noqa: S104
     if os.environ.get("WORKER_METRICS_DIR"):
         os.environ.setdefault("dramatiq_prom_db", os.environ["WORKER_METRICS_DIR"])
-    DRAMATIQ_BROKER["MIDDLEWARE"] += [
+    _dramatiq_middleware += [
         "dramatiq.middleware.prometheus.Prometheus",
         "messaging.worker_metrics.WorkerMetrics",
     ]
-DRAMATIQ_BROKER["MIDDLEWARE"].append("messaging.requestid.RequestIdMiddleware")
+_dramatiq_middleware.append("messaging.requestid.RequestIdMiddleware")
 
 # --- Logging ----------------------------------------------------------------
 # LOG_FORMAT=text (development) or json (one object per line: web, worker

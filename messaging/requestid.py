@@ -6,6 +6,7 @@ the relay re-sends has none: the worker reads it from the outbox row.
 """
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 
 from core.requestid import current_request_id, request_id_var
 
@@ -19,19 +20,19 @@ class RequestIdMiddleware(dramatiq.Middleware):
         if request_id and OPTION not in message.options:
             message.options[OPTION] = request_id
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         request_id = message.options.get(OPTION) or self._from_outbox_row(message)
         request_id_var.set(request_id or "")
 
-    def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result=None, exception=None
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
     ) -> None:
         request_id_var.set("")
 
-    after_skip_message = after_process_message
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        request_id_var.set("")
 
     @staticmethod
-    def _from_outbox_row(message: dramatiq.Message) -> str:
+    def _from_outbox_row(message: MessageProxy) -> str:
         if message.actor_name not in OUTBOX_ACTORS or not message.args:
             return ""
         from django.db import DatabaseError

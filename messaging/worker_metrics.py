@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 
 # Row created -> sent: seconds to minutes normally, up to ~15 min of retries.
 DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
@@ -38,11 +39,10 @@ class WorkerMetrics(dramatiq.Middleware):
             buckets=DELIVERY_BUCKETS,
         )
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._local.started = datetime.now(UTC)
 
-    def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result=None, exception=None
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
     ) -> None:
         if self.jobs is None:
             return
@@ -50,7 +50,7 @@ class WorkerMetrics(dramatiq.Middleware):
         if exception is None and message.actor_name == "send_email" and message.args:
             self._observe_delivery(message.args[0])
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if self.jobs is not None:
             self.jobs.labels(message.actor_name, "skipped").inc()
 

@@ -27,5 +27,5 @@ class Command(rundramatiq.Command):
     def handle(self, *args, **options):
         if settings.LOG_FORMAT == "json":
             options["skip_logging"] = True
-            self.stdout = _LogLines()  # type: ignore[assignment]
+            self.stdout = _LogLines()
         return super().handle(*args, **options)
