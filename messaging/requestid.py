@@ -24,7 +24,8 @@ class RequestIdMiddleware(dramatiq.Middleware):
         request_id = message.options.get(OPTION) or self._from_outbox_row(message)
         request_id_var.set(request_id or "")
 
-    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
     ) -> None:
         request_id_var.set("")
 

@@ -42,7 +42,8 @@ class WorkerMetrics(dramatiq.Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._local.started = datetime.now(UTC)
 
-    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
     ) -> None:
         if self.jobs is None:
             return
