@@ -21,18 +21,29 @@ from messaging.sink import MailSink
 ROOT = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _static_files(tmp_path_factory):
+def pytest_sessionstart(session):
     """collectstatic once, as a deployment does: WhiteNoise serves STATIC_ROOT
-    (DEBUG is off), here and in the gunicorn processes tests start."""
+    (DEBUG is off), here and in the gunicorn processes tests start. Before
+    collection: a test module may build the WSGI application on import."""
+    import tempfile
+
     from django.core.management import call_command
     from django.test import override_settings
 
-    root = tmp_path_factory.mktemp("static")
+    root = Path(tempfile.mkdtemp(prefix="payshift-static-"))
     os.environ["STATIC_ROOT"] = str(root)
-    with override_settings(STATIC_ROOT=root):
-        call_command("collectstatic", interactive=False, verbosity=0)
-        yield root
+    session.config._static_override = override_settings(STATIC_ROOT=root)
+    session.config._static_override.enable()
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def pytest_sessionfinish(session):
+    import shutil
+
+    override = getattr(session.config, "_static_override", None)
+    if override is not None:
+        override.disable()
+        shutil.rmtree(os.environ.pop("STATIC_ROOT"), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -96,8 +96,10 @@ if SILK_ENABLED:
     }
     SILKY_PYTHON_PROFILER = env_bool("SILK_PYTHON_PROFILER")
     SILKY_META = True
-    # Static files and metrics scrapes would flood the request list.
-    SILKY_INTERCEPT_FUNC = lambda request: not request.path.startswith(("/static/", "/metrics"))  # noqa: E731
+    # Static files and metric scrapes would flood Silk's request list.
+    from core.profiling import silk_should_intercept
+
+    SILKY_INTERCEPT_FUNC = silk_should_intercept
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
