@@ -135,3 +135,10 @@ def test_every_answer_carries_a_request_id():
     assert mine["X-Request-ID"] == "client-trace-0001"
     made = Client().get("/api/v1/nope", HTTP_X_REQUEST_ID="bad id\\n")
     assert re.fullmatch(r"[0-9a-f]{32}", made["X-Request-ID"])
+
+
+def test_a_bad_host_under_the_api_answers_json_too(settings):
+    settings.ALLOWED_HOSTS = ["api.payshift.test"]
+    response = Client().get("/api/v1/health", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert json.loads(response.content)["code"] == "bad_request"
