@@ -6,6 +6,7 @@ elsewhere: `gunicorn -c python:core.gunicorn_conf core.wsgi`.
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,7 +20,8 @@ if _log_format == "json":
 # Metrics from several workers: prometheus-client's multiprocess mode keeps
 # each worker's values in files here, and /metrics sums them. Set before any
 # worker imports prometheus_client (it reads the variable on import).
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+_own_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payshift-web-metrics-")
 
 
@@ -35,3 +37,9 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metric files' directory if it was ours (a temporary one)."""
+    if _own_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

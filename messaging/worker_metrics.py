@@ -2,11 +2,14 @@
 
 Next to Dramatiq's own Prometheus middleware (messages, errors, retries,
 dead-lettered, durations by actor), which also serves both on
-WORKER_METRICS_PORT from a fork of the worker. prometheus_client is
-imported only after process boot, once Dramatiq's middleware has set
-PROMETHEUS_MULTIPROC_DIR: values go to its files, where the fork reads them.
+WORKER_METRICS_PORT from a fork of the worker. Values go to files in
+Dramatiq's metrics directory, where that fork reads them: prometheus-client
+picks its multiprocess mode when first imported, so the directory is set
+here before the import (Dramatiq runs after_process_boot hooks in reverse
+order: this one before its own).
 """
 
+import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +28,9 @@ class WorkerMetrics(dramatiq.Middleware):
         self._local = threading.local()
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        from dramatiq.middleware.prometheus import DB_PATH
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = DB_PATH
         import prometheus_client as prom
 
         self.jobs = prom.Counter(

@@ -26,12 +26,12 @@ class LiveStack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], **env) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **{key: str(value) for key, value in env.items()}},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -40,33 +40,13 @@ class LiveStack:
         return proc
 
     def start(self, worker: bool = True) -> None:
-        self._spawn(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "core.wsgi",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--no-control-socket",
-            ],
-        )
-        self._spawn(
-            "worker",
-            [
-                sys.executable,
-                "manage.py",
-                "rundramatiq",
-                "--skip-logging",
-                "--processes",
-                "1",
-                "--threads",
-                "2",
-            ],
-        )
+        """The deployment's commands; the web's metric files are its own."""
+        web = [sys.executable, "-m", "gunicorn", "core.wsgi", "--workers", "2"]
+        web += ["--bind", f"127.0.0.1:{self.web_port}", "--no-control-socket"]
+        self._spawn("web", web, PROMETHEUS_MULTIPROC_DIR=self.tmp / "web-metrics")
+        if worker:
+            argv = [sys.executable, "manage.py", "rundramatiq", "--processes", "1"]
+            self._spawn("worker", [*argv, "--threads", "2"])
         wait_until(self._web_answers, timeout=30, interval=0.2)
 
     def _web_answers(self) -> bool:
@@ -104,7 +84,6 @@ def stack_env(stack: LiveStack, tmp_path: Path, mail_sink) -> dict:
         WORKER_METRICS_PORT=stack.worker_metrics_port,
         WORKER_METRICS_HOST="127.0.0.1",
         WORKER_METRICS_DIR=tmp_path / "worker-metrics",
-        PROMETHEUS_MULTIPROC_DIR=tmp_path / "web-metrics",
         OUTBOX_RELAY_INTERVAL_SECONDS=1,
     )
 
