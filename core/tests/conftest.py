@@ -85,6 +85,8 @@ def stack_env(stack: LiveStack, tmp_path: Path, mail_sink) -> dict:
         WORKER_METRICS_HOST="127.0.0.1",
         WORKER_METRICS_DIR=tmp_path / "worker-metrics",
         OUTBOX_RELAY_INTERVAL_SECONDS=1,
+        OUTBOX_MIN_BACKOFF_MS=200,
+        OUTBOX_MAX_BACKOFF_MS=1000,
     )
 
 

@@ -83,17 +83,22 @@ def value(result: list[dict]) -> float:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_real_prometheus_scrapes_web_and_worker(live_stack, prometheus, mail_sink):
+    # The mail server refuses for a while: the first attempts fail and are retried.
+    mail_sink.handler.fail_with = "451 4.3.0 try again later"
     status, _ = live_stack.post(
         "/api/v1/signup", {"email": "metrics@example.com", "password": "correct horse battery"}
     )
     assert status == 202
-    mail_sink.wait_for("metrics@example.com", timeout=30)
 
     def seen(expr: str, minimum: float = 1) -> bool:
         return value(prometheus(expr)) >= minimum
 
     # Both targets up, then the values this signup made, as Prometheus stored them.
     wait_until(lambda: seen('up{job="payshift-web"}') and seen('up{job="payshift-worker"}'), 30)
+    wait_until(lambda: seen('dramatiq_message_retries_total{actor_name="send_email"}'), 30)
+    assert seen('payshift_worker_jobs_total{actor="send_email",outcome="error"}')
+    mail_sink.handler.fail_with = None
+    mail_sink.wait_for("metrics@example.com", timeout=30)
     expectations = [
         'payshift_signups_total{outcome="accepted"}',
         'payshift_http_request_duration_seconds_count{endpoint="api/v1/signup",status="202"}',
