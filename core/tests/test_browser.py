@@ -24,6 +24,7 @@ def render(url: str, profile) -> tuple[str, list[str]]:
             "--headless",
             "--no-sandbox",  # root in CI
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--no-first-run",
             f"--user-data-dir={profile}",
             "--enable-logging=stderr",
