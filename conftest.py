@@ -21,6 +21,31 @@ from messaging.sink import MailSink
 ROOT = Path(__file__).resolve().parent
 
 
+def pytest_sessionstart(session):
+    """collectstatic once, as a deployment does: WhiteNoise serves STATIC_ROOT
+    (DEBUG is off), here and in the gunicorn processes tests start. Before
+    collection: a test module may build the WSGI application on import."""
+    import tempfile
+
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    root = Path(tempfile.mkdtemp(prefix="payshift-static-"))
+    os.environ["STATIC_ROOT"] = str(root)
+    session.config._static_override = override_settings(STATIC_ROOT=root)
+    session.config._static_override.enable()
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def pytest_sessionfinish(session):
+    import shutil
+
+    override = getattr(session.config, "_static_override", None)
+    if override is not None:
+        override.disable()
+        shutil.rmtree(os.environ.pop("STATIC_ROOT"), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database and closed breakers."""
@@ -45,6 +70,14 @@ def mail_sink(settings):
 
 
 class JsonClient(Client):
+    """Sends a fixed X-Request-ID, as a client that traces its calls does:
+    the answer echoes it, so the tests that compare whole answers (headers
+    too) between accounts see no per-request random value."""
+
+    def __init__(self, **defaults):
+        defaults.setdefault("HTTP_X_REQUEST_ID", "test-client-request")
+        super().__init__(**defaults)
+
     def post_json(self, path: str, data=None, **extra):
         body = data if isinstance(data, str | bytes) else json.dumps(data)
         return self.post(path, body, content_type="application/json", **extra)

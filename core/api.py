@@ -127,3 +127,14 @@ from signup.api_me import router as me_router  # noqa: E402
 
 api.add_router("/auth", auth_router)
 api.add_router("/me", me_router)
+
+# --- JSON 404 with its code (core.middleware does Django's own 404/405) ------
+from django.http import Http404  # noqa: E402  (kept here: a block of its own)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    """A view's 404 (no such object), with the code every /api/ 404 has."""
+    return api.create_response(
+        request, {"detail": str(exc) or "Not found.", "code": "not_found"}, status=404
+    )

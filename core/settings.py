@@ -6,6 +6,7 @@ production sets DATABASE_URL, REDIS_URL, SECRET_KEY and the EMAIL_* values.
 
 import os
 from pathlib import Path
+from typing import cast
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -56,14 +57,23 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "core",  # before django_dramatiq: its rundramatiq wraps theirs (log format)
     "django_dramatiq",
-    "core",
+    "ninja",  # Swagger UI from local static files, not a CDN
+    "corsheaders",
+    "csp",
     "signup",
     "messaging",
 ]
 
 MIDDLEWARE = [
+    "core.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "core.middleware.ApiJsonErrorsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,6 +98,10 @@ if SILK_ENABLED:
     }
     SILKY_PYTHON_PROFILER = env_bool("SILK_PYTHON_PROFILER")
     SILKY_META = True
+    # Static files and metric scrapes would flood Silk's request list.
+    from core.profiling import silk_should_intercept
+
+    SILKY_INTERCEPT_FUNC = silk_should_intercept
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
@@ -267,7 +281,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -280,15 +294,89 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 
+# --- Static files, CORS, CSP (what an adopter's browser needs) --------------
+# WhiteNoise serves collectstatic's output (STATIC_ROOT) from gunicorn, with
+# DEBUG off too; with DEBUG on it finds files in the apps, no collectstatic.
+# Not the manifest storage: it makes every {% static %} fail until
+# collectstatic has run, which a test or a fresh checkout has not.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Browsers may call the API from these origins only (none by default).
+CORS_ALLOWED_ORIGINS = [
+    o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()
+]
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
+CORS_ALLOW_HEADERS = (
+    *("accept", "authorization", "content-type", "user-agent", "x-requested-with"),
+    *("idempotency-key", "x-request-id"),
+)
+CORS_PREFLIGHT_MAX_AGE = 3600
+# Content-Security-Policy on every page (the admin, Swagger UI): only our own
+# scripts and styles. Inline styles stay allowed: Swagger UI and the admin
+# set style attributes. Silk (opt-in, staff) uses inline scripts: exempt.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/silk/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Metrics (Prometheus) -----------------------------------------------------
+# Web: GET /metrics (request latency by endpoint and status, signups by
+# outcome, outbox gauges). Worker: Dramatiq's own Prometheus middleware plus
+# ours, served by a fork of rundramatiq on WORKER_METRICS_PORT; off when
+# unset, so that workers of several checkouts on one machine do not fight
+# over one port.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+WORKER_METRICS_PORT = os.environ.get("WORKER_METRICS_PORT", "")
+_dramatiq_middleware = cast(list[str], DRAMATIQ_BROKER["MIDDLEWARE"])
+if WORKER_METRICS_PORT:
+    # Dramatiq's middleware reads these when it is imported (broker set-up).
+    os.environ.setdefault("dramatiq_prom_port", WORKER_METRICS_PORT)
+    os.environ.setdefault("dramatiq_prom_host", os.environ.get("WORKER_METRICS_HOST", "0.0.0.0"))  # noqa: S104
+    if os.environ.get("WORKER_METRICS_DIR"):
+        os.environ.setdefault("dramatiq_prom_db", os.environ["WORKER_METRICS_DIR"])
+    _dramatiq_middleware += [
+        "dramatiq.middleware.prometheus.Prometheus",
+        "messaging.worker_metrics.WorkerMetrics",
+    ]
+_dramatiq_middleware.append("messaging.requestid.RequestIdMiddleware")
+
+# --- Logging ----------------------------------------------------------------
+# LOG_FORMAT=text (development) or json (one object per line: web, worker
+# and gunicorn alike, see core.logs). Every line carries the request id.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
     "formatters": {
-        "kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "core.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print a second, plain copy.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "dramatiq": {"level": "WARNING"},
         # pika logs every failed connection attempt with a traceback (RabbitMQ

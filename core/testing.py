@@ -63,3 +63,22 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+
+def require_binary(name: str) -> str:
+    """The path of a program a test needs (chromium, prometheus, promtool).
+
+    Missing in CI is a failure (scripts/services installs them); on a
+    developer's machine the test is skipped with the install command.
+    """
+    import os
+
+    import pytest
+
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install {name}; scripts/services does it in CI)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -17,9 +17,10 @@ class OutboxAdmin(admin.ModelAdmin):
         "created_at",
         "sent_at",
         "short_error",
+        "request_id",
     )
     list_filter = ("state", "kind")
-    search_fields = ("user__email",)
+    search_fields = ("user__email", "=request_id")
     list_select_related = ("user",)
     readonly_fields = [f.name for f in Outbox._meta.fields]
     actions = ["requeue"]
@@ -28,15 +29,26 @@ class OutboxAdmin(admin.ModelAdmin):
     def short_error(self, obj: Outbox) -> str:
         return obj.last_error[:80]
 
-    @admin.action(description="Re-queue selected failed rows")
+    @admin.action(description="Re-queue selected failed rows", permissions=["requeue"])
     def requeue(self, request, queryset):
         count = outbox_requeue(ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request, f"{count} row(s) back to pending; the relay sends them.", messages.SUCCESS
         )
 
+    # Rows are the workers' records: viewable, never edited or deleted here;
+    # the one change staff make is the re-queue action (change permission).
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_requeue_permission(self, request):
+        return super().has_change_permission(request)
 
 
 @admin.register(Notification)

@@ -28,14 +28,22 @@ class Outbox(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The id of the request that wrote the row (core.requestid): the worker
+    # logs its lines with it, so one grep follows a signup to its email.
+    request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
-        verbose_name_plural = "outbox"
+        verbose_name = "outbox row"
+        verbose_name_plural = "outbox rows"
         indexes = [
             models.Index(
                 fields=["state", "created_at"],
                 name="outbox_unfinished_idx",
                 condition=models.Q(state__in=["pending", "sending"]),
+            ),
+            # The failed-rows gauge (messaging.metrics) counts these every scrape.
+            models.Index(
+                fields=["created_at"], name="outbox_failed_idx", condition=models.Q(state="failed")
             ),
         ]
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.breaker import BreakerOpenError, broker_breaker
 from core.broker import BROKER_ERRORS
+from core.requestid import current_request_id
 from messaging.kinds import kind_get
 from messaging.models import Outbox
 
@@ -30,7 +31,10 @@ def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
     """
     for kind in kinds:
         kind_get(kind)
-    rows = Outbox.objects.bulk_create([Outbox(kind=kind, user=user) for kind in kinds])
+    request_id = current_request_id()
+    rows = Outbox.objects.bulk_create(
+        [Outbox(kind=kind, user=user, request_id=request_id) for kind in kinds]
+    )
     transaction.on_commit(lambda: outbox_enqueue_committed(rows), robust=True)
     return rows
 

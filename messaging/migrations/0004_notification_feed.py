@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0002_initial'),
+        ('messaging', '0003_outbox_request_id'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

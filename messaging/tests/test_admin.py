@@ -47,3 +47,25 @@ def test_requeue_action_puts_failed_rows_back_to_pending(admin_client, make_row)
 def test_outbox_rows_cannot_be_added_by_hand(admin_client):
     response = admin_client.get(reverse("admin:messaging_outbox_add"))
     assert response.status_code == 403
+
+
+def test_outbox_row_page_is_read_only_without_save_or_delete(admin_client, make_row):
+    row = make_row(state=Outbox.State.FAILED, last_error="boom")
+
+    page = admin_client.get(reverse("admin:messaging_outbox_change", args=[row.pk]))
+
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert b"deletelink" not in page.content
+    delete = admin_client.post(reverse("admin:messaging_outbox_delete", args=[row.pk]))
+    assert delete.status_code == 403
+    changelist = admin_client.get(reverse("admin:messaging_outbox_changelist"))
+    assert b"delete_selected" not in changelist.content
+    assert b'value="requeue"' in changelist.content
+
+
+def test_outbox_has_a_plural_name(admin_client, make_row):
+    make_row()
+    make_row()
+    changelist = admin_client.get(reverse("admin:messaging_outbox_changelist"))
+    assert b"2 outbox rows" in changelist.content

@@ -1,0 +1,42 @@
+"""Every answer under /api/ is JSON, including Django's own 404, 405 and 500."""
+
+import json
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+API_PREFIX = "/api/"
+CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    403: ("forbidden", "This request is not allowed."),
+    404: ("not_found", "No such path. See /api/v1/docs for the endpoints."),
+    405: ("method_not_allowed", "This path does not accept the {method} method."),
+    500: ("server_error", "Something went wrong on our side. Please retry later."),
+}
+
+
+class ApiJsonErrorsMiddleware:
+    """Turns a non-JSON error under /api/ (an unknown path or a wrong method:
+    Django's HTML page, ninja's empty 405; a bad Host header; a crash) into
+    {"detail", "code"}. The API's own errors are JSON already and pass through."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith(API_PREFIX)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code, detail = CODES.get(response.status_code, ("error", "The request failed."))
+            body = {"detail": detail.format(method=request.method), "code": code}
+            json_response = HttpResponse(
+                json.dumps(body), status=response.status_code, content_type="application/json"
+            )
+            for header in ("Allow", "X-Request-ID"):
+                if header in response:
+                    json_response[header] = response[header]
+            return json_response
+        return response
