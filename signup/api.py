@@ -3,9 +3,10 @@
 from functools import partial
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Router, Status
 
+from core.errors import ApiError
 from core.throttles import ClientIPThrottle
 from signup import idempotency, services
 from signup.schemas import (
@@ -69,7 +70,7 @@ def signup(request: HttpRequest, payload: SignupIn):
             "Idempotency-Key must be 1 to 255 printable ASCII characters.", "invalid"
         )
     fingerprint = idempotency.request_fingerprint(payload.model_dump())
-    record = idempotency.idempotency_lookup(key=key)
+    record = idempotency.idempotency_lookup(key=key, email=payload.email)
     if record is None:
         try:
             services.user_signup(
@@ -79,6 +80,7 @@ def signup(request: HttpRequest, payload: SignupIn):
                 record_answer=partial(
                     idempotency.idempotency_record,
                     key=key,
+                    email=payload.email,
                     fingerprint=fingerprint,
                     status_code=202,
                     response=answer.model_dump(),
@@ -86,8 +88,10 @@ def signup(request: HttpRequest, payload: SignupIn):
             )
             return Status(202, answer)
         except idempotency.IdempotencyReplayError:
-            record = idempotency.idempotency_lookup(key=key)
-    if record is None or record.fingerprint != fingerprint:
+            record = idempotency.idempotency_lookup(key=key, email=payload.email)
+    if record is None or not idempotency.idempotency_matches(
+        record, fingerprint=fingerprint, password=payload.password
+    ):
         return _idempotency_error(
             "This Idempotency-Key was already used with a different request body. "
             "Use a new key for a new request.",
@@ -97,12 +101,9 @@ def signup(request: HttpRequest, payload: SignupIn):
 
 
 def _idempotency_error(message: str, kind: str):
-    error = {
-        "type": f"idempotency_key_{kind}",
-        "loc": ["header", "Idempotency-Key"],
-        "msg": message,
-    }
-    return Status(422, {"detail": [error]})
+    code = f"idempotency_key_{kind}"
+    error = {"type": code, "loc": ["header", "Idempotency-Key"], "msg": message}
+    return Status(422, {"detail": [error], "code": code})
 
 
 @router.post(
@@ -112,20 +113,21 @@ def _idempotency_error(message: str, kind: str):
     summary="Verify the emailed code",
     openapi_extra=ERROR_HEADERS,
 )
-def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
+def verify(request: HttpRequest, payload: VerifyIn):
+    """200 on the right code; one 400 for every wrong, expired or used code and
+    unknown address; 429 after 5 wrong codes for the address (any address)."""
     outcome = services.email_code_verify(email=payload.email, code=payload.code)
     if outcome is services.VerifyOutcome.VERIFIED:
         return Status(200, VerifiedOut(email=payload.email))
     if outcome is services.VerifyOutcome.LOCKED:
-        response["Retry-After"] = str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)
-        return Status(
+        raise ApiError(
             429,
-            {
-                "detail": "This code has had too many wrong attempts and no longer works. "
-                "Request a new code with /api/v1/signup/resend."
-            },
+            "too_many_attempts",
+            "Too many wrong codes for this address. "
+            "Request a new code with /api/v1/signup/resend, then try again.",
+            headers={"Retry-After": str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)},
         )
-    return Status(400, {"detail": INVALID_CODE})
+    raise ApiError(400, "invalid_code", INVALID_CODE)
 
 
 @router.post(
@@ -135,15 +137,16 @@ def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
     summary="Email a fresh code",
     openapi_extra=ERROR_HEADERS,
 )
-def resend(request: HttpRequest, response: HttpResponse, payload: EmailIn):
+def resend(request: HttpRequest, payload: EmailIn):
+    """202 for any address; 429 within 60 s of the last resend of this address
+    or past 5 in an hour (counted from resends only, for any address)."""
     limit = services.email_code_resend(email=payload.email)
     if not limit.allowed:
-        response["Retry-After"] = str(limit.retry_after)
-        return Status(
+        raise ApiError(
             429,
-            {
-                "detail": "A code was sent to this address recently. Check your inbox, "
-                f"or try again in {limit.retry_after} seconds."
-            },
+            "rate_limited",
+            "A code was asked for this address recently. Check your inbox, "
+            f"or try again in {limit.retry_after} seconds.",
+            headers={"Retry-After": str(limit.retry_after)},
         )
     return Status(202, PendingOut(email=payload.email))
