@@ -15,7 +15,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from messaging.outbox import ANNOUNCE_NEW_USER, outbox_add_on_commit
+from core.breaker import BreakerOpenError, broker_breaker
+from messaging.outbox import ANNOUNCE_NEW_USER, BROKER_ERRORS, outbox_add_on_commit
 from signup.codes import code_generate, code_hash, code_matches
 from signup.limits import (
     LimitResult,
@@ -106,20 +107,44 @@ def _signup_existing(*, email: str, record_answer: Callable[[], None] | None = N
 
 @transaction.atomic
 def email_code_resend(*, email: str) -> LimitResult:
-    """Queue a fresh code for an unverified account; limits apply to any address.
+    """Record a resend for email; a worker sends the code if an unverified account exists.
 
     The 429 depends only on earlier resends of this address (signup.limits):
-    the owner's signup does not show in it. The same statements run for an
-    unknown, an unverified and a verified address up to the outbox row.
+    the owner's signup does not show in it. Whether the address has an
+    account is decided by the worker (signup.tasks.resend_code), so the
+    request runs the same statements and one enqueue for every address
+    (issue 8, point 3). If the broker is down the enqueue fails fast and the
+    request does the work itself (the timing differs only then). Enqueued
+    before commit: the job reads only the account, never the limit row, so
+    it does not matter whether it runs before the commit or after a rollback.
     """
     limit = address_code_ask(email=email)
-    if not limit.allowed:
-        return limit
+    if limit.allowed and limit.send:
+        _resend_enqueue(email)
+    return limit
+
+
+def _resend_enqueue(email: str) -> None:
+    from signup.tasks import resend_code  # signup.tasks imports this module
+
+    try:
+        broker_breaker.call(lambda: resend_code.send(email), errors=BROKER_ERRORS)
+    except (BreakerOpenError, *BROKER_ERRORS) as exc:
+        logger.warning("resend outcome=inline reason=%s", type(exc).__name__)
+        email_code_resend_dispatch(email=email)
+
+
+@transaction.atomic
+def email_code_resend_dispatch(*, email: str) -> None:
+    """Queue a verification email if email has an active, unverified account.
+
+    Runs in the worker (signup.tasks.resend_code), after the request's
+    limits let the resend through.
+    """
     user = user_by_email(email=email)
-    if limit.send and user is not None and user.is_active and not user.is_verified:
+    if user is not None and user.is_active and not user.is_verified:
         outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL])
         logger.info("resend user=%s outcome=queued", user.pk)
-    return limit
 
 
 @transaction.atomic
