@@ -173,6 +173,11 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_ONLY_ADMIN_SITE = True
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "core.throttles.client_ip"  # honours TRUSTED_PROXY_COUNT
+# The admin form's field is "username" (axes' default would be USERNAME_FIELD,
+# "email", which the form does not send: every failure counted as username
+# None, one global count); canonical, so case variants share one count.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "signup.addresses.admin_login_username"
 AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
