@@ -10,14 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, Throttled, ValidationError
 
+from core.bodies import NOT_JSON, TOO_LARGE
 from core.errors import ApiError
 from core.health import health_report
 from signup.api import router as signup_router
 
 logger = logging.getLogger(__name__)
 
-NOT_JSON = "Request body is not valid JSON. Send a JSON object with Content-Type: application/json."
-TOO_LARGE = "Request body is too large. Send at most 64 KiB of JSON."
 # Codes for ninja's HttpError statuses that no handler above names.
 HTTP_ERROR_CODES = {
     400: "bad_request",

@@ -25,6 +25,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_TYPE = "application/json"
 READ_SIZE = 64 * 1024
 
+NOT_JSON = "Request body is not valid JSON. Send a JSON object with Content-Type: application/json."
 NOT_JSON_TYPE = (
     "Send the body as JSON with Content-Type: application/json (a charset parameter is fine)."
 )

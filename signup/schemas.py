@@ -153,7 +153,18 @@ class FieldError(Schema):
 
 
 class FieldErrorsOut(Schema):
-    detail: list[FieldError]
+    detail: list[FieldError] = Field(
+        ...,
+        examples=[
+            [
+                {
+                    "type": "password_too_common",
+                    "loc": ["body", "password"],
+                    "msg": "Choose a stronger password: This password is too common.",
+                }
+            ]
+        ],
+    )
     code: str = Field(..., examples=["validation_error"])
 
 
