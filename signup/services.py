@@ -170,6 +170,11 @@ def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
     )
     if row is None or row.expires_at <= now or not matched:
         address_attempt_failed(budget)
+        if budget.failures + 1 >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
+            # The live code dies with the last allowed failure: a later resend
+            # resets the count but must not bring it back. One statement by
+            # address, for every address (0 rows where there is no code).
+            codes_kill_for_address(email=email, purpose=purpose, now=now)
         logger.info("verify outcome=wrong-code attempts=%s", budget.failures + 1)
         return VerifyOutcome.INVALID
     row.used_at = now
@@ -180,6 +185,14 @@ def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
         user.save(update_fields=["email_verified_at"])
     logger.info("verify user=%s outcome=verified", user.pk)
     return VerifyOutcome.VERIFIED
+
+
+def codes_kill_for_address(*, email: str, purpose: str, now) -> None:
+    """Mark every live code of purpose for email's account used (any address)."""
+    owners = User.objects.filter(**User.objects.email_lookup(email)).values("pk")
+    VerificationCode.objects.filter(user__in=owners, purpose=purpose, used_at__isnull=True).update(
+        used_at=now
+    )
 
 
 @transaction.atomic

@@ -200,9 +200,23 @@ def test_five_wrong_attempts_kill_the_code_even_for_the_right_one(api, user):
     assert locked["Retry-After"] == str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)
     user.refresh_from_db()
     assert not user.is_verified
-    assert VerificationCode.objects.get().used_at is None
+    assert VerificationCode.objects.get().used_at is not None  # dead, not verified
     # And it stays dead.
     assert verify(api, code).status_code == 429
+
+
+def test_a_resend_that_sends_nothing_does_not_bring_the_dead_code_back(api, user, clock):
+    """The resend resets the count, but the five hourly codes are spent, so
+    no new code goes out: the code killed by the fifth wrong try stays dead."""
+    code = issue_code(user)
+    AddressLimit.objects.create(email=EMAIL, recent=[clock.now - 60 * k for k in range(1, 6)])
+    for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS):
+        verify(api, wrong(code))
+
+    assert api.post_json(RESEND, {"email": EMAIL}).status_code == 202
+    assert outbox_kinds(user) == []
+
+    assert verify(api, code).status_code == 400
 
 
 def test_four_wrong_attempts_still_let_the_right_code_in(api, user):
