@@ -119,19 +119,22 @@ def email_code_resend(*, email: str) -> LimitResult:
     it does not matter whether it runs before the commit or after a rollback.
     """
     limit = address_code_ask(email=email)
-    if limit.allowed and limit.send:
-        _resend_enqueue(email)
+    if limit.allowed:
+        # Enqueued even when the hourly code limit (which counts the owner's
+        # signup) holds the email back: the enqueue must not tell them apart.
+        _resend_enqueue(email, send=limit.send)
     return limit
 
 
-def _resend_enqueue(email: str) -> None:
+def _resend_enqueue(email: str, *, send: bool) -> None:
     from signup.tasks import resend_code  # signup.tasks imports this module
 
     try:
-        broker_breaker.call(lambda: resend_code.send(email), errors=BROKER_ERRORS)
+        broker_breaker.call(lambda: resend_code.send(email, send), errors=BROKER_ERRORS)
     except (BreakerOpenError, *BROKER_ERRORS) as exc:
         logger.warning("resend outcome=inline reason=%s", type(exc).__name__)
-        email_code_resend_dispatch(email=email)
+        if send:
+            email_code_resend_dispatch(email=email)
 
 
 @transaction.atomic

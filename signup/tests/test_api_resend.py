@@ -11,6 +11,7 @@ import json
 import pytest
 from django.conf import settings
 
+from messaging.models import Outbox
 from signup.models import AddressLimit
 from signup.services import VERIFICATION_EMAIL
 from signup.tests.conftest import (
@@ -317,3 +318,20 @@ def test_cooldown_429_is_identical_for_unknown_and_existing_addresses(api, clock
     assert (
         len({(r.status_code, r.content, tuple(sorted(r.headers.items()))) for r in responses}) == 1
     )
+
+
+def test_every_answered_resend_enqueues_one_job_whatever_the_address(api, broker_queue_size):
+    """Equal work (issue 8, point 3): the request never looks the account up
+    and always enqueues; even a resend right after signup (whose email the
+    code limits hold back) costs the same enqueue as one for an unknown address."""
+    make_user("unv@example.com")
+    make_user("ver@example.com", verified=True)
+    api.post_json(SIGNUP, {"email": "new@example.com", "password": PASSWORD})
+    emails = ["unv@example.com", "ver@example.com", "nobody@example.com", "new@example.com"]
+
+    assert [resend(api, email).status_code for email in emails] == [202] * 4
+
+    assert broker_queue_size("signup") == 4
+    outbox_kinds()  # runs the jobs
+    assert Outbox.objects.filter(user__email="unv@example.com").count() == 1
+    assert Outbox.objects.filter(kind=VERIFICATION_EMAIL).count() == 2  # signup's + unv's
