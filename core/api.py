@@ -10,18 +10,31 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, Throttled, ValidationError
 
+from core.bodies import NOT_JSON, TOO_LARGE
 from core.errors import ApiError
 from core.health import health_report, ready_report
 from signup.api import router as signup_router
 
 logger = logging.getLogger(__name__)
 
-NOT_JSON = "Request body is not valid JSON. Send a JSON object with Content-Type: application/json."
+# Codes for ninja's HttpError statuses that no handler above names.
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
 
 api = NinjaAPI(
     title="Payshift signup API",
     version="1.0.0",
-    description="Signup and onboarding. Contract: docs/api.md.",
+    description="Signup and onboarding for Payshift. How to use it, every answer and "
+    "error code: docs/api.md in the repository.",
     urls_namespace="api-v1",
 )
 
@@ -50,13 +63,27 @@ def api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return response
 
 
+def error_response(
+    request: HttpRequest, status: int, code: str, detail, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """The one error shape (docs/api.md, Errors): {"detail", "code"}."""
+    response = api.create_response(request, {"detail": detail, "code": code}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
 @api.exception_handler(RequestDataTooBig)
 def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    return api.create_response(
-        request,
-        {"detail": "Request body is too large. Send at most 64 KiB of JSON."},
-        status=413,
-    )
+    return error_response(request, 413, "body_too_large", TOO_LARGE)
+
+
+def _field_error(error: dict) -> dict:
+    """ninja's error with the body parameter's name ("payload") out of loc."""
+    loc = list(error.get("loc", ()))
+    if len(loc) >= 2 and loc[0] == "body" and loc[1] == "payload":
+        del loc[1]
+    return {**error, "loc": loc}
 
 
 @api.exception_handler(ValidationError)
@@ -64,15 +91,20 @@ def invalid_body(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     """422 with the field errors; an empty body is not JSON at all, so 400."""
     body_errors = any(error.get("loc", [None])[0] == "body" for error in exc.errors)
     if request.method in {"POST", "PUT", "PATCH"} and not request.body.strip() and body_errors:
-        return api.create_response(request, {"detail": NOT_JSON}, status=400)
-    return api.create_response(request, {"detail": exc.errors}, status=422)
+        return error_response(request, 400, "invalid_json", NOT_JSON)
+    errors = [_field_error(error) for error in exc.errors]
+    return error_response(request, 422, "validation_error", errors)
 
 
 @api.exception_handler(Throttled)
 def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
-    wait = f" Try again in {math.ceil(exc.wait)} seconds." if exc.wait else ""
-    return api.create_response(
-        request, {"detail": f"Too many requests from your network.{wait}"}, status=429
+    wait = math.ceil(exc.wait) if exc.wait else 1
+    return error_response(
+        request,
+        429,
+        "rate_limited",
+        f"Too many requests from your network. Try again in {wait} seconds.",
+        {"Retry-After": str(wait)},
     )
 
 
@@ -80,8 +112,9 @@ def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     message = str(exc)
     if exc.status_code == 400 and message.startswith("Cannot parse request body"):
-        message = NOT_JSON
-    return api.create_response(request, {"detail": message}, status=exc.status_code)
+        return error_response(request, 400, "invalid_json", NOT_JSON)
+    code = HTTP_ERROR_CODES.get(exc.status_code, "error")
+    return error_response(request, exc.status_code, code, message)
 
 
 @api.exception_handler(OperationalError)
@@ -89,13 +122,13 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
     """A dropped or unreachable database is an outage, not a bug: 503, no traceback."""
     logger.error("request path=%s outcome=db-unavailable error=%s", request.path, exc)
-    response = api.create_response(
+    return error_response(
         request,
-        {"detail": "The service is briefly unavailable. Please retry in a few seconds."},
-        status=503,
+        503,
+        "service_unavailable",
+        "The service is briefly unavailable. Please retry in a few seconds.",
+        {"Retry-After": "5"},
     )
-    response["Retry-After"] = "5"
-    return response
 
 
 @api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["health"])

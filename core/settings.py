@@ -5,6 +5,7 @@ production sets DATABASE_URL, REDIS_URL, SECRET_KEY and the EMAIL_* values.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -43,7 +44,17 @@ if not SECRET_KEY:
     # agree on code hashes need a shared SECRET_KEY (scripts/serve sets one).
     SECRET_KEY = get_random_secret_key()
 
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h.strip()]
+# Production is safe by default: with DEBUG off the host names must be given
+# (a "*" default answers any Host header: cache poisoning, password-reset
+# links to another host). Development (DEBUG=1) still takes any host.
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG else "").split(",") if h.strip()
+]
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is not set. Set it to the comma-separated host names this "
+        "service answers to (or DEBUG=1 in development, which allows any)."
+    )
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
@@ -62,6 +73,7 @@ INSTALLED_APPS = [
     "ninja",  # Swagger UI from local static files, not a CDN
     "corsheaders",
     "csp",
+    "axes",  # admin login throttle (per IP and per account)
     "signup",
     "messaging",
 ]
@@ -72,6 +84,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.metrics.RequestMetricsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # A body the API refuses (not JSON, too large) is answered here, before
+    # anything inside (Silk included) reads or records it; chunked bodies are
+    # read here. Inside CORS and the request id, so a 415 carries both.
+    "core.bodies.ApiBodyMiddleware",
     "core.middleware.ApiJsonErrorsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,18 +96,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a locked-out admin login (axes' signal) into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if SILK_ENABLED:
     INSTALLED_APPS.append("silk")
-    MIDDLEWARE.insert(0, "silk.middleware.SilkyMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("core.bodies.ApiBodyMiddleware") + 1, "silk.middleware.SilkyMiddleware"
+    )
     SILKY_AUTHENTICATION = True
     SILKY_AUTHORISATION = True  # staff only (silk's default permission check)
     # Silk's login_required sends anonymous users to LOGIN_URL; the project's
     # only login page is the admin's (the default /accounts/login/ is a 404).
     LOGIN_URL = "admin:login"
-    # Silk stores request bodies; "code" keeps verification codes out of its
-    # pages (docs/api.md: codes are never in a log or an admin page).
+    # Silk never stores a request body (0 bytes kept): the API's bodies hold
+    # passwords and codes, and masking by key fails for a body Silk parses
+    # another way (a JSON body sent as a form, malformed JSON). Responses
+    # hold no secret. The keys below still mask headers and query strings.
+    SILKY_MAX_REQUEST_BODY_SIZE = 0
     SILKY_SENSITIVE_KEYS = {
         *("username", "api", "token", "key", "secret", "password", "signature"),  # silk's
         "code",
@@ -162,6 +185,26 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# django-axes: failed admin logins are limited per IP and per account (each
+# on its own: 5 failures from one IP, or 5 for one account, lock that one
+# out for AXES_COOLOFF_TIME). Admin only: the API has its own limits.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("ADMIN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ADMIN_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_ONLY_ADMIN_SITE = True
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.throttles.client_ip"  # honours TRUSTED_PROXY_COUNT
+# The admin form's field is "username" (axes' default would be USERNAME_FIELD,
+# "email", which the form does not send: every failure counted as username
+# None, one global count); canonical, so case variants share one count.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "signup.addresses.admin_login_username"
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
@@ -289,9 +332,11 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # HSTS on by default (one year); SECURE_HSTS_SECONDS=0 switches it off.
+    # Subdomains and preload are opt-in: they bind hosts beyond this service.
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 
 # --- Static files, CORS, CSP (what an adopter's browser needs) --------------

@@ -188,6 +188,7 @@ class Address:
     code_done: float  # monotonic, when that request's answer arrived
     codes: int = 1
     wrong: int = 0
+    asked: float = float("-inf")  # monotonic, when a resend of it was last answered 202
 
 
 class PacedUser(FastHttpUser):
@@ -318,8 +319,9 @@ class Mixed(PacedUser):
     """Mostly new signups; repeats, resends, wrong codes and bad bodies answered as documented.
 
     Repeats and resends target this user's own addresses, chosen by age so
-    that the answer is known: inside the cooldown a resend is 429 and a
-    repeat sends nothing; well past it a resend is 202 and sends a code.
+    that the answer is known: inside the cooldown of its last resend a resend
+    is 429, inside the cooldown of its last code a repeat sends nothing; well
+    past both a resend is 202 and sends a code.
     """
 
     scenario = "mixed"
@@ -363,8 +365,10 @@ class Mixed(PacedUser):
         self.arrive()
         now = time.monotonic()
         recent = self.in_cooldown()
+        # Resend's 429 counts resends only (the signup does not show in it).
+        recent = [a for a in recent if now - a.asked < IN_COOLDOWN]
         due = [a for a in self.addresses if now - a.code_done > PAST_COOLDOWN]
-        due = [a for a in due if a.codes < CODES_PER_HOUR]
+        due = [a for a in due if a.codes < CODES_PER_HOUR and now - a.asked > PAST_COOLDOWN]
         if due and random.random() < 0.5:
             address = random.choice(due)
             sent = time.monotonic()
@@ -373,6 +377,7 @@ class Mixed(PacedUser):
             )
             if resp.status_code == 202:
                 address.code_sent, address.code_done = sent, time.monotonic()
+                address.asked = sent
                 address.codes += 1
         elif recent:
             address = random.choice(recent)

@@ -108,6 +108,8 @@ class Stack:
             EMAIL_PORT=str(self.smtp_port),
             EMAIL_USE_TLS="0",
             RATE_LIMIT_PER_IP="off",
+            # DEBUG=0 requires host names (core.settings); the stack is local.
+            ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
             SILK_ENABLED="0",
             PYTHONDONTWRITEBYTECODE="1",
         )

@@ -16,3 +16,23 @@ def address_key(email: str) -> Func:
     """SQL expression for email's canonical form; use it for lookups and as
     the value of a per-address key column (insert and filter alike)."""
     return Lower(Value(email))
+
+
+def address_canonical(email: str) -> str:
+    """address_key(email) as a string, computed by the database (one query);
+    for keys kept outside it, such as django-axes' per-account count."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT LOWER(%s)", [email])
+        return cursor.fetchone()[0]
+
+
+def admin_login_username(request, credentials: dict | None = None) -> str | None:
+    """AXES_USERNAME_CALLABLE: the admin login form's username, canonical, so
+    that case variants of one address share one failed-login count."""
+    if credentials is not None:
+        username = credentials.get("username")
+    else:
+        username = getattr(request, "POST", {}).get("username")
+    return address_canonical(username) if username else None

@@ -3,9 +3,11 @@
 from functools import partial
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Router, Status
 
+from core.bodies import NOT_JSON, NOT_JSON_TYPE, TOO_LARGE
+from core.errors import ApiError
 from core.throttles import ClientIPThrottle
 from signup import idempotency, services
 from signup.schemas import (
@@ -30,7 +32,88 @@ RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 0},
     }
 }
-ERROR_HEADERS = {"responses": {429: {"headers": RETRY_AFTER}, 503: {"headers": RETRY_AFTER}}}
+
+
+def _examples(**cases: tuple[str, object]) -> dict:
+    """OpenAPI examples of one status's error bodies: {name: (code, detail)}."""
+    values = {name: {"value": {"detail": d, "code": c}} for name, (c, d) in cases.items()}
+    return {"content": {"application/json": {"examples": values}}}
+
+
+THROTTLED = ("rate_limited", "Too many requests from your network. Try again in 42 seconds.")
+FIELD_ERROR = {
+    "type": "string_too_long",
+    "loc": ["body", "email"],
+    "msg": "String should have at most 254 characters",
+}
+
+
+def _error_docs(**per_status: dict) -> dict:
+    """Every error answer's example (docs/api.md, Errors); per_status: s<status>=examples."""
+    responses = {
+        400: _examples(invalid_json=("invalid_json", NOT_JSON)),
+        413: _examples(body_too_large=("body_too_large", TOO_LARGE)),
+        415: _examples(unsupported_media_type=("unsupported_media_type", NOT_JSON_TYPE)),
+        422: _examples(validation_error=("validation_error", [FIELD_ERROR])),
+        429: _examples(rate_limited=THROTTLED),
+        503: _examples(
+            service_unavailable=("service_unavailable", "The service is briefly unavailable.")
+        ),
+    }
+    for status, doc in per_status.items():
+        responses[int(status[1:])] = doc
+    for status in (429, 503):
+        responses[status] = {**responses[status], "headers": RETRY_AFTER}
+    return {"responses": responses}
+
+
+SIGNUP_DOCS = _error_docs(
+    s422=_examples(
+        validation_error=(
+            "validation_error",
+            [
+                {
+                    "type": "password_too_common",
+                    "loc": ["body", "password"],
+                    "msg": "Choose a stronger password: This password is too common.",
+                }
+            ],
+        ),
+        idempotency_key_reused=(
+            "idempotency_key_reused",
+            [
+                {
+                    "type": "idempotency_key_reused",
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": "This Idempotency-Key was already used with a different request "
+                    "body. Use a new key for a new request.",
+                }
+            ],
+        ),
+    )
+)
+VERIFY_DOCS = _error_docs(
+    s400=_examples(
+        invalid_code=("invalid_code", INVALID_CODE), invalid_json=("invalid_json", NOT_JSON)
+    ),
+    s429=_examples(
+        too_many_attempts=(
+            "too_many_attempts",
+            "Too many wrong codes for this address. "
+            "Request a new code with /api/v1/signup/resend, then try again.",
+        ),
+        rate_limited=THROTTLED,
+    ),
+)
+RESEND_DOCS = _error_docs(
+    s429=_examples(
+        rate_limited=(
+            "rate_limited",
+            "A code was asked for this address recently. Check your inbox, "
+            "or try again in 42 seconds.",
+        )
+    )
+)
 # The view reads the header itself (request.headers), so that a malformed key
 # is a 422 with its own message; this documents it.
 IDEMPOTENCY_KEY = {
@@ -48,7 +131,7 @@ IDEMPOTENCY_KEY = {
     response={202: PendingOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup"),
     summary="Sign up with email and password",
-    openapi_extra={**ERROR_HEADERS, "parameters": [IDEMPOTENCY_KEY]},
+    openapi_extra={**SIGNUP_DOCS, "parameters": [IDEMPOTENCY_KEY]},
 )
 def signup(request: HttpRequest, payload: SignupIn):
     """Same 202 whether the address is new or taken; the code comes by email.
@@ -69,7 +152,7 @@ def signup(request: HttpRequest, payload: SignupIn):
             "Idempotency-Key must be 1 to 255 printable ASCII characters.", "invalid"
         )
     fingerprint = idempotency.request_fingerprint(payload.model_dump())
-    record = idempotency.idempotency_lookup(key=key)
+    record = idempotency.idempotency_lookup(key=key, email=payload.email)
     if record is None:
         try:
             services.user_signup(
@@ -79,6 +162,7 @@ def signup(request: HttpRequest, payload: SignupIn):
                 record_answer=partial(
                     idempotency.idempotency_record,
                     key=key,
+                    email=payload.email,
                     fingerprint=fingerprint,
                     status_code=202,
                     response=answer.model_dump(),
@@ -86,8 +170,10 @@ def signup(request: HttpRequest, payload: SignupIn):
             )
             return Status(202, answer)
         except idempotency.IdempotencyReplayError:
-            record = idempotency.idempotency_lookup(key=key)
-    if record is None or record.fingerprint != fingerprint:
+            record = idempotency.idempotency_lookup(key=key, email=payload.email)
+    if record is None or not idempotency.idempotency_matches(
+        record, fingerprint=fingerprint, password=payload.password
+    ):
         return _idempotency_error(
             "This Idempotency-Key was already used with a different request body. "
             "Use a new key for a new request.",
@@ -97,12 +183,9 @@ def signup(request: HttpRequest, payload: SignupIn):
 
 
 def _idempotency_error(message: str, kind: str):
-    error = {
-        "type": f"idempotency_key_{kind}",
-        "loc": ["header", "Idempotency-Key"],
-        "msg": message,
-    }
-    return Status(422, {"detail": [error]})
+    code = f"idempotency_key_{kind}"
+    error = {"type": code, "loc": ["header", "Idempotency-Key"], "msg": message}
+    return Status(422, {"detail": [error], "code": code})
 
 
 @router.post(
@@ -110,22 +193,23 @@ def _idempotency_error(message: str, kind: str):
     response={200: VerifiedOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup-verify"),
     summary="Verify the emailed code",
-    openapi_extra=ERROR_HEADERS,
+    openapi_extra=VERIFY_DOCS,
 )
-def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
+def verify(request: HttpRequest, payload: VerifyIn):
+    """200 on the right code; one 400 for every wrong, expired or used code and
+    unknown address; 429 after 5 wrong codes for the address (any address)."""
     outcome = services.email_code_verify(email=payload.email, code=payload.code)
     if outcome is services.VerifyOutcome.VERIFIED:
         return Status(200, VerifiedOut(email=payload.email))
     if outcome is services.VerifyOutcome.LOCKED:
-        response["Retry-After"] = str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)
-        return Status(
+        raise ApiError(
             429,
-            {
-                "detail": "This code has had too many wrong attempts and no longer works. "
-                "Request a new code with /api/v1/signup/resend."
-            },
+            "too_many_attempts",
+            "Too many wrong codes for this address. "
+            "Request a new code with /api/v1/signup/resend, then try again.",
+            headers={"Retry-After": str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)},
         )
-    return Status(400, {"detail": INVALID_CODE})
+    raise ApiError(400, "invalid_code", INVALID_CODE)
 
 
 @router.post(
@@ -133,17 +217,18 @@ def verify(request: HttpRequest, response: HttpResponse, payload: VerifyIn):
     response={202: PendingOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup-resend"),
     summary="Email a fresh code",
-    openapi_extra=ERROR_HEADERS,
+    openapi_extra=RESEND_DOCS,
 )
-def resend(request: HttpRequest, response: HttpResponse, payload: EmailIn):
+def resend(request: HttpRequest, payload: EmailIn):
+    """202 for any address; 429 within 60 s of the last resend of this address
+    or past 5 in an hour (counted from resends only, for any address)."""
     limit = services.email_code_resend(email=payload.email)
     if not limit.allowed:
-        response["Retry-After"] = str(limit.retry_after)
-        return Status(
+        raise ApiError(
             429,
-            {
-                "detail": "A code was sent to this address recently. Check your inbox, "
-                f"or try again in {limit.retry_after} seconds."
-            },
+            "rate_limited",
+            "A code was asked for this address recently. Check your inbox, "
+            f"or try again in {limit.retry_after} seconds.",
+            headers={"Retry-After": str(limit.retry_after)},
         )
     return Status(202, PendingOut(email=payload.email))

@@ -123,18 +123,27 @@ class VerificationCode(models.Model):
 
 
 class AddressLimit(models.Model):
-    """Codes asked for one address in the last hour, for every address.
+    """The per-address limits of one code purpose, for every address.
 
-    Kept for unknown addresses too, so the 429s of resend cannot tell which
-    addresses have accounts. A row per address, locked while it is updated:
-    atomic across processes, and independent of Redis.
+    Keyed by the canonical address (signup.addresses), computed by the
+    database, and kept for unknown addresses too. One row per address and
+    purpose, locked while it is read and updated: atomic across processes,
+    independent of Redis. See signup.limits for what each column gates.
     """
 
-    email = models.CharField(max_length=254, unique=True)  # lower-cased
-    recent = models.JSONField(default=list)  # epoch seconds, newest last
+    email = models.CharField(max_length=254)  # address_key(email): LOWER() in the database
+    purpose = models.CharField(max_length=20, default="verify_email")
+    recent = models.JSONField(default=list)  # every code request allowed: epoch s, newest last
+    asks = models.JSONField(default=list)  # answered requests from outside (resend): epoch s
+    failures = models.PositiveSmallIntegerField(default=0)  # wrong codes since the last ask
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["email", "purpose"], name="address_limit_unique"),
+        ]
 
     def __str__(self) -> str:
-        return self.email
+        return f"{self.purpose} limits of {self.email}"
 
 
 class IdempotencyKey(models.Model):
@@ -143,13 +152,23 @@ class IdempotencyKey(models.Model):
     Written in the same transaction as the signup's effects, so a retry sees
     either nothing (and does the work) or the finished answer. In the
     database, not Redis: a retry through a Redis outage must still be safe.
+    Scoped to the canonical address: another address's key is another key.
+    The password is kept only as the signup's own Argon2id hash, so a
+    replay costs a slow hash to check, and nothing at rest is a fast hash.
     """
 
-    key = models.CharField(max_length=255, unique=True)
-    fingerprint = models.CharField(max_length=64)  # keyed hash of the request body
+    scope = models.CharField(max_length=254, default="")  # address_key(email)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # keyed hash of the body minus the password
+    password_hash = models.CharField(max_length=256, default="")  # Argon2id, as User.password
     status_code = models.PositiveSmallIntegerField()
     response = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.key

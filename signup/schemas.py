@@ -53,9 +53,28 @@ class EmailIn(Schema):
         return normalize_email(value)
 
 
+POLICY_TEXT = (
+    "10 to 4096 characters; not a commonly used password; not entirely digits; "
+    "not too similar to the email address or the full name. A refused password "
+    "is a 422 whose error type is Django's validator code: password_too_short, "
+    "password_too_common, password_entirely_numeric or password_too_similar."
+)
+
+
 class SignupIn(EmailIn):
-    full_name: str = Field("", max_length=150, examples=["Ada Lovelace"])
-    password: str = Field(..., min_length=1, max_length=4096)
+    full_name: str = Field(
+        "", max_length=150, examples=["Ada Lovelace"], description="Optional, shown in the app."
+    )
+    # minLength 10 is stated for clients, but enforced by Django's validators
+    # (so a short password is a password_too_short, like every other rule).
+    password: str = Field(
+        ...,
+        min_length=1,
+        max_length=4096,
+        description=POLICY_TEXT,
+        examples=["correct horse battery staple"],
+        json_schema_extra={"minLength": 10},
+    )
 
     @field_validator("full_name")
     @classmethod
@@ -76,16 +95,23 @@ class SignupIn(EmailIn):
         try:
             validate_password(value, user=user)
         except DjangoValidationError as exc:
+            # Django's validator code is the error type (docs/api.md): the
+            # first rule that failed; the message names every one.
+            code = exc.error_list[0].code or "password_invalid"
             raise PydanticCustomError(
-                "password_policy",
-                "Choose a stronger password: {reason}",
-                {"reason": " ".join(exc.messages)},
+                code, "Choose a stronger password: {reason}", {"reason": " ".join(exc.messages)}
             ) from None
         return value
 
 
 class VerifyIn(EmailIn):
-    code: str = Field(..., min_length=1, max_length=32, examples=["042917"])
+    code: str = Field(
+        ...,
+        min_length=1,
+        max_length=32,
+        examples=["042917"],
+        description="The 6-digit code from the verification email.",
+    )
 
 
 class PendingOut(Schema):
@@ -93,18 +119,21 @@ class PendingOut(Schema):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     status: Literal["verification_pending"] = "verification_pending"
-    email: str
+    email: str = Field(..., examples=["ada@example.com"])
 
 
 class VerifiedOut(Schema):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     status: Literal["verified"] = "verified"
-    email: str
+    email: str = Field(..., examples=["ada@example.com"])
 
 
 class ErrorOut(Schema):
-    detail: str
+    """{"detail": for people, "code": for programs (docs/api.md, Errors)}."""
+
+    detail: str = Field(..., examples=["Invalid or expired code."])
+    code: str = Field(..., examples=["invalid_code"])
 
 
 class FieldError(Schema):
@@ -112,21 +141,41 @@ class FieldError(Schema):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
-    loc: list[str | int]
-    msg: str
+    type: str = Field(..., examples=["password_too_short"])
+    loc: list[str | int] = Field(..., examples=[["body", "password"]])
+    msg: str = Field(
+        ...,
+        examples=[
+            "Choose a stronger password: This password is too short. "
+            "It must contain at least 10 characters."
+        ],
+    )
 
 
 class FieldErrorsOut(Schema):
-    detail: list[FieldError]
+    detail: list[FieldError] = Field(
+        ...,
+        examples=[
+            [
+                {
+                    "type": "password_too_common",
+                    "loc": ["body", "password"],
+                    "msg": "Choose a stronger password: This password is too common.",
+                }
+            ]
+        ],
+    )
+    code: str = Field(..., examples=["validation_error"])
 
 
 # The error answers every POST endpoint can give (docs/api.md, Errors), from
-# core.api's handlers: not JSON, too large, a bad field, a rate limit, and the
-# database unavailable. Each route adds its own answers to these.
+# core.api's handlers: not JSON, too large, not application/json, a bad
+# field, a rate limit, and the database unavailable. Each route adds its own
+# answers to these.
 ERROR_RESPONSES = {
     400: ErrorOut,
     413: ErrorOut,
+    415: ErrorOut,
     422: FieldErrorsOut,
     429: ErrorOut,
     503: ErrorOut,

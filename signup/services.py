@@ -8,23 +8,37 @@ import enum
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.breaker import BreakerOpenError, broker_breaker
+from core.broker import BROKER_ERRORS
 from messaging.outbox import outbox_add_on_commit
 from signup.codes import code_generate, code_hash, code_matches
-from signup.limits import LimitResult, address_code_request
+from signup.limits import (
+    LimitResult,
+    address_attempt_failed,
+    address_attempts_begin,
+    address_code_ask,
+    address_code_request,
+)
 from signup.models import Profile, User, VerificationCode, Wallet
-from signup.selectors import user_by_email
+from signup.selectors import live_code_for_address, user_by_email
 
 logger = logging.getLogger(__name__)
 
 VERIFICATION_EMAIL = "signup.verification"
 SIGNUP_NOTICE_EMAIL = "signup.attempt_notice"
 ANNOUNCE_NEW_USER = "announce_new_user"  # signup.notifications
+
+
+# Compared against when an address has no live code, so that verify does one
+# HMAC of the same length for every address (a match has odds of 2**-256).
+_NO_CODE_HASH = "0" * 64
 
 
 class VerifyOutcome(enum.Enum):
@@ -38,26 +52,30 @@ def user_signup(
     email: str,
     password: str,
     full_name: str = "",
-    record_answer: Callable[[], None] | None = None,
+    record_answer: Callable[[str], None] | None = None,
 ) -> None:
     """Create the account, or quietly email the owner of an existing one.
 
     The password is hashed on every path (equal work), and the caller gets
     the same answer either way. email must already be normalized.
     record_answer (the Idempotency-Key record) runs first in whichever
-    transaction does the work, so the answer and the effects commit together.
+    transaction does the work, so the answer and the effects commit together;
+    it gets the password's hash (Argon2id), computed once here.
     """
     password_hash = make_password(password)
     try:
         with transaction.atomic():
             if record_answer is not None:
-                record_answer()
+                record_answer(password_hash)
             user = user_create(email=email, password_hash=password_hash, full_name=full_name)
             address_code_request(email=email, force=True)
             outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER])
     except IntegrityError:
         # Taken, possibly by a concurrent signup that just committed.
-        _signup_existing(email=email, record_answer=record_answer)
+        _signup_existing(
+            email=email,
+            record_answer=None if record_answer is None else partial(record_answer, password_hash),
+        )
         return
     logger.info("signup user=%s outcome=created", user.pk)
 
@@ -73,7 +91,7 @@ def _signup_existing(*, email: str, record_answer: Callable[[], None] | None = N
     user = user_by_email(email=email)
     if user is None or not user.is_active:
         return
-    if not address_code_request(email=email).allowed:
+    if not address_code_request(email=email).send:
         logger.info("signup user=%s outcome=existing-limited", user.pk)
         return
     kind = SIGNUP_NOTICE_EMAIL if user.is_verified else VERIFICATION_EMAIL
@@ -83,47 +101,95 @@ def _signup_existing(*, email: str, record_answer: Callable[[], None] | None = N
 
 @transaction.atomic
 def email_code_resend(*, email: str) -> LimitResult:
-    """Queue a fresh code for an unverified account; limits apply to any address."""
-    limit = address_code_request(email=email)
-    if not limit.allowed:
-        return limit
+    """Record a resend for email; a worker sends the code if an unverified account exists.
+
+    The 429 depends only on earlier resends of this address (signup.limits):
+    the owner's signup does not show in it. Whether the address has an
+    account is decided by the worker (signup.tasks.resend_code), so the
+    request runs the same statements and one enqueue for every address
+    (issue 8, point 3). If the broker is down the enqueue fails fast and the
+    request does the work itself (the timing differs only then). Enqueued
+    before commit: the job reads only the account, never the limit row, so
+    it does not matter whether it runs before the commit or after a rollback.
+    """
+    limit = address_code_ask(email=email)
+    if limit.allowed:
+        # Enqueued even when the hourly code limit (which counts the owner's
+        # signup) holds the email back: the enqueue must not tell them apart.
+        _resend_enqueue(email, send=limit.send)
+    return limit
+
+
+def _resend_enqueue(email: str, *, send: bool) -> None:
+    from signup.tasks import resend_code  # signup.tasks imports this module
+
+    try:
+        broker_breaker.call(lambda: resend_code.send(email, send), errors=BROKER_ERRORS)
+    except (BreakerOpenError, *BROKER_ERRORS) as exc:
+        logger.warning("resend outcome=inline reason=%s", type(exc).__name__)
+        if send:
+            email_code_resend_dispatch(email=email)
+
+
+@transaction.atomic
+def email_code_resend_dispatch(*, email: str) -> None:
+    """Queue a verification email if email has an active, unverified account.
+
+    Runs in the worker (signup.tasks.resend_code), after the request's
+    limits let the resend through.
+    """
     user = user_by_email(email=email)
     if user is not None and user.is_active and not user.is_verified:
         outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL])
         logger.info("resend user=%s outcome=queued", user.pk)
-    return limit
 
 
 @transaction.atomic
 def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
-    """Check the latest live code; count wrong attempts; verify on a match."""
+    """Check the address's live code; count wrong attempts per address; verify on a match.
+
+    Equal work for every address (docs/api.md): lock the address's attempt
+    count (created for unknown addresses too), one query for the live code,
+    one HMAC (against a stand-in hash when there is no code), and one UPDATE
+    of the count on any wrong answer.
+    """
     purpose = VerificationCode.Purpose.VERIFY_EMAIL
-    user = user_by_email(email=email)
-    if user is None:
-        return VerifyOutcome.INVALID
-    now = timezone.now()
-    row = (
-        VerificationCode.objects.select_for_update()
-        .filter(user=user, purpose=purpose, used_at__isnull=True)
-        .order_by("-created_at")
-        .first()
-    )
-    if row is None or row.expires_at <= now:
-        return VerifyOutcome.INVALID
-    if row.attempts >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
+    budget = address_attempts_begin(email=email, purpose=purpose)
+    if budget.exhausted:
         return VerifyOutcome.LOCKED
-    if not code_matches(code, row.code_hash, user_id=user.pk, purpose=purpose):
-        row.attempts += 1
-        row.save(update_fields=["attempts"])
-        logger.info("verify user=%s outcome=wrong-code attempts=%s", user.pk, row.attempts)
+    now = timezone.now()
+    row = live_code_for_address(email=email, purpose=purpose)
+    matched = code_matches(
+        code,
+        row.code_hash if row is not None else _NO_CODE_HASH,
+        user_id=row.user_id if row is not None else 0,
+        purpose=purpose,
+    )
+    if row is None or row.expires_at <= now or not matched:
+        address_attempt_failed(budget)
+        if budget.failures + 1 >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
+            # The live code dies with the last allowed failure: a later resend
+            # resets the count but must not bring it back. One statement by
+            # address, for every address (0 rows where there is no code).
+            codes_kill_for_address(email=email, purpose=purpose, now=now)
+        logger.info("verify outcome=wrong-code attempts=%s", budget.failures + 1)
         return VerifyOutcome.INVALID
     row.used_at = now
     row.save(update_fields=["used_at"])
+    user = row.user
     if user.email_verified_at is None:
         user.email_verified_at = now
         user.save(update_fields=["email_verified_at"])
     logger.info("verify user=%s outcome=verified", user.pk)
     return VerifyOutcome.VERIFIED
+
+
+def codes_kill_for_address(*, email: str, purpose: str, now) -> None:
+    """Mark every live code of purpose for email's account used (any address)."""
+    owners = User.objects.filter(**User.objects.email_lookup(email)).values("pk")
+    VerificationCode.objects.filter(user__in=owners, purpose=purpose, used_at__isnull=True).update(
+        used_at=now
+    )
 
 
 @transaction.atomic

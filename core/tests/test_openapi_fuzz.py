@@ -175,7 +175,7 @@ def test_openapi_document_is_served_with_every_path(client):
 
 def test_openapi_documents_every_answer_and_the_idempotency_key(client):
     paths = client.get(OPENAPI).json()["paths"]
-    errors = {"400", "413", "422", "429", "503"}
+    errors = {"400", "413", "415", "422", "429", "503"}
 
     assert set(paths["/api/v1/health"]["get"]["responses"]) == {"200", "503"}
     assert set(paths["/api/v1/signup"]["post"]["responses"]) == {"202", *errors}

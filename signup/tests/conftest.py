@@ -14,7 +14,7 @@ VERIFY = "/api/v1/signup/verify"
 RESEND = "/api/v1/signup/resend"
 
 PASSWORD = "correct horse battery staple"
-INVALID_CODE = {"detail": "Invalid or expired code."}
+INVALID_CODE = {"detail": "Invalid or expired code.", "code": "invalid_code"}
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,31 @@ def issue_code(user: User) -> str:
     )
 
 
+def run_queued_resends() -> int:
+    """Do what a worker does with the resend jobs waiting in the real broker
+    (signup.tasks.resend_code); returns how many ran."""
+    import dramatiq
+
+    from signup.tasks import resend_code
+
+    broker = dramatiq.get_broker()
+    consumer = broker.consume(resend_code.queue_name, prefetch=100, timeout=50)
+    ran = 0
+    try:
+        for message in consumer:
+            if message is None:
+                break
+            resend_code.fn(*message.args, **message.kwargs)
+            consumer.ack(message)
+            ran += 1
+    finally:
+        consumer.close()
+    return ran
+
+
 def outbox_kinds(user: User | None = None) -> list[str]:
+    """Outbox rows' kinds, after the queued resend jobs have run."""
+    run_queued_resends()
     rows = Outbox.objects.order_by("pk")
     if user is not None:
         rows = rows.filter(user=user)
@@ -55,11 +79,17 @@ def row_counts() -> dict[str, int]:
     }
 
 
+FIELD_ERROR_CODES = {"validation_error", "idempotency_key_invalid", "idempotency_key_reused"}
+
+
 def error_detail_is_list_of_field_errors(body: dict) -> bool:
-    """The documented 422 shape: {"detail": [{"loc": [...], "msg": str, "type": str}, ...]}."""
+    """The documented 422 shape: {"detail": [{"loc": [...], "msg": str, "type": str}, ...],
+    "code": "validation_error" or an idempotency_key_* code}."""
     detail = body.get("detail")
     return (
-        set(body) == {"detail"}
+        set(body) == {"detail", "code"}
+        and body["code"]
+        in {"validation_error", "idempotency_key_invalid", "idempotency_key_reused"}
         and isinstance(detail, list)
         and len(detail) > 0
         and all(
@@ -74,10 +104,25 @@ def error_detail_is_list_of_field_errors(body: dict) -> bool:
     )
 
 
+ERROR_CODES = {
+    400: {"invalid_json", "invalid_code"},
+    413: {"body_too_large"},
+    415: {"unsupported_media_type"},
+    429: {"rate_limited", "too_many_attempts"},
+    503: {"service_unavailable"},
+}
+
+
 def is_plain_detail(response) -> bool:
-    """The documented 400/413/429 shape: {"detail": "<a message for people>"}."""
+    """The documented 400/413/415/429/503 shape: {"detail": "<for people>", "code": "<for
+    programs>"}, with a code the Errors table of docs/api.md gives for that status."""
     body = json.loads(response.content)
-    return set(body) == {"detail"} and isinstance(body["detail"], str) and body["detail"] != ""
+    return (
+        set(body) == {"detail", "code"}
+        and isinstance(body["detail"], str)
+        and body["detail"] != ""
+        and body["code"] in ERROR_CODES.get(response.status_code, ())
+    )
 
 
 class Clock:

@@ -1,7 +1,9 @@
 """POST /api/v1/signup/resend: 202 for any address; per-address 60 s cooldown and 5 an hour.
 
 The clock of signup.limits is frozen (the clock fixture), and the hourly cap is
-reached by editing AddressLimit.recent instead of sleeping.
+reached by editing AddressLimit.asks (resends: they decide the 429) and
+.recent (every code sent: it decides silently whether one more goes out)
+instead of sleeping.
 """
 
 import json
@@ -9,6 +11,7 @@ import json
 import pytest
 from django.conf import settings
 
+from messaging.models import Outbox
 from signup.models import AddressLimit
 from signup.services import VERIFICATION_EMAIL
 from signup.tests.conftest import (
@@ -30,8 +33,11 @@ def resend(api, email):
     return api.post_json(RESEND, {"email": email})
 
 
-def set_recent(email: str, timestamps: list[float]) -> None:
-    AddressLimit.objects.update_or_create(email=email.lower(), defaults={"recent": timestamps})
+def set_limits(email: str, *, asks: list[float] | None = None, recent=None) -> None:
+    defaults = {"asks": asks or [], "recent": recent if recent is not None else asks or []}
+    AddressLimit.objects.update_or_create(
+        email=email.lower(), purpose="verify_email", defaults=defaults
+    )
 
 
 def assert_address_limited(response, retry_after: int):
@@ -144,20 +150,44 @@ def test_a_refused_resend_does_not_extend_the_cooldown(api, clock):
     assert resend(api, "ada@example.com").status_code == 202
 
 
-def test_resend_right_after_signup_is_429(api, clock):
+def test_resend_right_after_signup_answers_as_for_any_address_and_sends_nothing(api, clock):
+    """Issue 8, point 2: the owner's signup must not show in resend's 429 or
+    Retry-After (they told when the account was created). The cooldown
+    still holds for the email itself, silently."""
     api.post_json(SIGNUP, {"email": "ada@example.com", "password": PASSWORD})
 
     response = resend(api, "ada@example.com")
 
-    assert_address_limited(response, COOLDOWN)
+    assert response.status_code == 202
     assert outbox_kinds().count(VERIFICATION_EMAIL) == 1
 
 
-def test_resend_right_after_a_signup_of_a_taken_address_is_429(api, clock):
+def test_resend_right_after_a_signup_of_a_taken_address_answers_as_for_any(api, clock):
     make_user("ada@example.com")
     api.post_json(SIGNUP, {"email": "ada@example.com", "password": PASSWORD})
 
-    assert_address_limited(resend(api, "ada@example.com"), COOLDOWN)
+    assert resend(api, "ada@example.com").status_code == 202
+    assert outbox_kinds().count(VERIFICATION_EMAIL) == 1
+
+
+def test_probing_resend_never_tells_when_the_owner_signed_up(api, clock):
+    """The attack of issue 8, point 2: resend once a minute for an hour at a
+    registered and at a never-registered address, the owner signing up in
+    between: the two series of answers (status, Retry-After) are identical."""
+    series = {}
+    for email in ("owner@example.com", "nobody@example.com"):
+        answers = []
+        for minute in range(PER_HOUR + 2):
+            if minute == 2 and email == "owner@example.com":
+                api.post_json(SIGNUP, {"email": email, "password": PASSWORD})
+            r = resend(api, email)
+            answers.append((r.status_code, r.headers.get("Retry-After")))
+            clock.advance(COOLDOWN)
+        clock.advance(-COOLDOWN * (PER_HOUR + 2))
+        series[email] = answers
+
+    assert series["owner@example.com"] == series["nobody@example.com"]
+    assert [status for status, _ in series["nobody@example.com"]].count(429) == 2
 
 
 # --- 5 an hour -----------------------------------------------------------------
@@ -166,7 +196,7 @@ def test_resend_right_after_a_signup_of_a_taken_address_is_429(api, clock):
 def test_sixth_code_within_the_hour_is_429(api, clock):
     user = make_user("ada@example.com")
     now = clock.now
-    set_recent("ada@example.com", [now - 3000, now - 2400, now - 1800, now - 1200, now - 600])
+    set_limits("ada@example.com", asks=[now - 3000, now - 2400, now - 1800, now - 1200, now - 600])
 
     response = resend(api, "ada@example.com")
 
@@ -178,7 +208,7 @@ def test_sixth_code_within_the_hour_is_429(api, clock):
 def test_fifth_code_within_the_hour_is_allowed(api, clock):
     user = make_user("ada@example.com")
     now = clock.now
-    set_recent("ada@example.com", [now - 2400, now - 1800, now - 1200, now - 600])
+    set_limits("ada@example.com", asks=[now - 2400, now - 1800, now - 1200, now - 600])
 
     assert resend(api, "ada@example.com").status_code == 202
     assert outbox_kinds(user) == [VERIFICATION_EMAIL]
@@ -188,7 +218,7 @@ def test_fifth_code_within_the_hour_is_allowed(api, clock):
 def test_the_hour_is_a_sliding_window(api, clock):
     make_user("ada@example.com")
     now = clock.now
-    set_recent("ada@example.com", [now - 3601, now - 2400, now - 1800, now - 1200, now - 600])
+    set_limits("ada@example.com", asks=[now - 3601, now - 2400, now - 1800, now - 1200, now - 600])
 
     assert resend(api, "ada@example.com").status_code == 202
 
@@ -206,10 +236,25 @@ def test_hourly_cap_through_the_api_alone(api, clock):
     assert resend(api, "ada@example.com").status_code == 202
 
 
+def test_resend_past_the_hourly_cap_of_codes_is_202_and_sends_nothing(api, clock):
+    """Five codes went out this hour (signups count there), but no resend was
+    refused: the answer is the one any address gets; no sixth code."""
+    user = make_user("ada@example.com")
+    now = clock.now
+    set_limits(
+        "ada@example.com", recent=[now - 3000, now - 2400, now - 1800, now - 1200, now - 600]
+    )
+
+    assert resend(api, "ada@example.com").status_code == 202
+    assert outbox_kinds(user) == []
+
+
 def test_taken_signup_respects_the_hourly_cap_silently(api, clock):
     user = make_user("ada@example.com")
     now = clock.now
-    set_recent("ada@example.com", [now - 3000, now - 2400, now - 1800, now - 1200, now - 600])
+    set_limits(
+        "ada@example.com", recent=[now - 3000, now - 2400, now - 1800, now - 1200, now - 600]
+    )
 
     response = api.post_json(SIGNUP, {"email": "ada@example.com", "password": PASSWORD})
 
@@ -233,7 +278,7 @@ def test_limits_are_per_address(api, clock):
 
 def test_a_capped_address_does_not_stop_anyone_else(api, clock):
     now = clock.now
-    set_recent("noisy@example.com", [now - 50 * k for k in range(PER_HOUR, 0, -1)])
+    set_limits("noisy@example.com", asks=[now - 50 * k for k in range(PER_HOUR, 0, -1)])
     assert resend(api, "noisy@example.com").status_code == 429
 
     others = [resend(api, f"user{n}@example.com").status_code for n in range(5)]
@@ -248,7 +293,7 @@ def test_429_is_identical_for_unknown_and_existing_addresses(api, clock):
     emails = ["new01@example.com", "unv01@example.com", "ver01@example.com"]
     now = clock.now
     for email in emails:
-        set_recent(email, [now - 3000, now - 2400, now - 1800, now - 1200, now - 30])
+        set_limits(email, asks=[now - 3000, now - 2400, now - 1800, now - 1200, now - 30])
 
     responses = [resend(api, email) for email in emails]
 
@@ -273,3 +318,20 @@ def test_cooldown_429_is_identical_for_unknown_and_existing_addresses(api, clock
     assert (
         len({(r.status_code, r.content, tuple(sorted(r.headers.items()))) for r in responses}) == 1
     )
+
+
+def test_every_answered_resend_enqueues_one_job_whatever_the_address(api, broker_queue_size):
+    """Equal work (issue 8, point 3): the request never looks the account up
+    and always enqueues; even a resend right after signup (whose email the
+    code limits hold back) costs the same enqueue as one for an unknown address."""
+    make_user("unv@example.com")
+    make_user("ver@example.com", verified=True)
+    api.post_json(SIGNUP, {"email": "new@example.com", "password": PASSWORD})
+    emails = ["unv@example.com", "ver@example.com", "nobody@example.com", "new@example.com"]
+
+    assert [resend(api, email).status_code for email in emails] == [202] * 4
+
+    assert broker_queue_size("signup") == 4
+    outbox_kinds()  # runs the jobs
+    assert Outbox.objects.filter(user__email="unv@example.com").count() == 1
+    assert Outbox.objects.filter(kind=VERIFICATION_EMAIL).count() == 2  # signup's + unv's

@@ -9,10 +9,11 @@ from django.utils import timezone
 
 import signup.codes
 import signup.services
-from signup.models import User, VerificationCode
+from signup.models import AddressLimit, User, VerificationCode
 from signup.tests.conftest import (
     INVALID_CODE,
     PASSWORD,
+    RESEND,
     SIGNUP,
     VERIFY,
     is_plain_detail,
@@ -118,7 +119,8 @@ def test_every_failure_is_the_same_400(api, user, failure):
     assert User.objects.get().email_verified_at == verified_before
 
 
-def test_unknown_address_is_the_same_400_and_writes_nothing(api, user):
+def test_unknown_address_is_the_same_400_and_counts_the_attempt(api, user):
+    """Only the unknown address's own attempt count is written (as for any address)."""
     code = issue_code(user)
     before = row_counts()
 
@@ -126,8 +128,9 @@ def test_unknown_address_is_the_same_400_and_writes_nothing(api, user):
 
     assert response.status_code == 400
     assert response.json() == INVALID_CODE
-    assert row_counts() == before
-    assert VerificationCode.objects.get().attempts == 0
+    assert row_counts() == {**before, "AddressLimit": before["AddressLimit"] + 1}
+    assert AddressLimit.objects.get(email="nobody@example.com").failures == 1
+    assert VerificationCode.objects.get().used_at is None
 
 
 def test_failures_are_byte_identical(api, user):
@@ -138,7 +141,7 @@ def test_failures_are_byte_identical(api, user):
     unknown = verify(api, "042917", email="nobody@example.com")
 
     bodies = {r.content for r in (wrong_code, expired, used, unknown)}
-    assert bodies == {b'{"detail": "Invalid or expired code."}'}
+    assert bodies == {b'{"detail": "Invalid or expired code.", "code": "invalid_code"}'}
     assert {r.status_code for r in (wrong_code, expired, used, unknown)} == {400}
 
 
@@ -173,13 +176,13 @@ def test_issuing_a_new_code_kills_the_old_one(api, user, monkeypatch):
     assert verify(api, old).status_code == 400
 
 
-def test_a_wrong_attempt_is_counted_on_the_code(api, user):
+def test_a_wrong_attempt_is_counted_on_the_address(api, user):
     code = issue_code(user)
 
     verify(api, wrong(code))
-    verify(api, wrong(code))
+    verify(api, wrong(code), email=EMAIL.upper())
 
-    assert VerificationCode.objects.get().attempts == 2
+    assert AddressLimit.objects.get(email=EMAIL).failures == 2
 
 
 def test_five_wrong_attempts_kill_the_code_even_for_the_right_one(api, user):
@@ -197,9 +200,23 @@ def test_five_wrong_attempts_kill_the_code_even_for_the_right_one(api, user):
     assert locked["Retry-After"] == str(settings.SIGNUP_CODE_COOLDOWN_SECONDS)
     user.refresh_from_db()
     assert not user.is_verified
-    assert VerificationCode.objects.get().used_at is None
+    assert VerificationCode.objects.get().used_at is not None  # dead, not verified
     # And it stays dead.
     assert verify(api, code).status_code == 429
+
+
+def test_a_resend_that_sends_nothing_does_not_bring_the_dead_code_back(api, user, clock):
+    """The resend resets the count, but the five hourly codes are spent, so
+    no new code goes out: the code killed by the fifth wrong try stays dead."""
+    code = issue_code(user)
+    AddressLimit.objects.create(email=EMAIL, recent=[clock.now - 60 * k for k in range(1, 6)])
+    for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS):
+        verify(api, wrong(code))
+
+    assert api.post_json(RESEND, {"email": EMAIL}).status_code == 202
+    assert outbox_kinds(user) == []
+
+    assert verify(api, code).status_code == 400
 
 
 def test_four_wrong_attempts_still_let_the_right_code_in(api, user):
@@ -216,9 +233,74 @@ def test_a_fresh_code_after_the_lock_works(api, user):
         verify(api, wrong(code))
     assert verify(api, code).status_code == 429
 
-    fresh = issue_code(user)
+    assert api.post_json(RESEND, {"email": EMAIL}).status_code == 202
+    fresh = issue_code(user)  # as the worker does for the queued email
 
     assert verify(api, fresh).status_code == 200
+
+
+def test_a_new_code_from_the_worker_alone_does_not_reset_the_count(api, user):
+    """Only a resend (which anyone can send, for any address) resets it: a
+    reset by the worker would show, for real accounts only, as 400 after 429."""
+    code = issue_code(user)
+    for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS):
+        verify(api, wrong(code))
+
+    assert verify(api, issue_code(user)).status_code == 429
+
+
+@pytest.mark.parametrize("kind", ["unknown", "unverified", "verified"])
+def test_the_429_comes_after_five_wrong_codes_for_any_address(api, kind):
+    """Issue 8, point 3: counted per address, known or not, so the 429 does
+    not tell whether the address has an account (it came only where an
+    unverified account had a live code)."""
+    if kind != "unknown":
+        issue_code(make_user(EMAIL, verified=kind == "verified"))
+    answers = [verify(api, "000000").status_code for _ in range(6)]
+
+    assert answers == [400] * 5 + [429]
+
+
+def test_the_429_is_byte_identical_for_every_kind_of_address(api):
+    issue_code(make_user("unv@example.com"))
+    make_user("ver@example.com", verified=True)
+    emails = ["unv@example.com", "ver@example.com", "nobody@example.com"]
+    answers = []
+    for email in emails:
+        for _ in range(settings.SIGNUP_CODE_MAX_ATTEMPTS):
+            verify(api, "000000", email=email)
+        answers.append(verify(api, "000000", email=email))
+
+    assert answers[0].status_code == 429
+    assert is_plain_detail(answers[0])
+    assert answers[0].json()["code"] == "too_many_attempts"
+    assert len({(r.status_code, r.content, tuple(sorted(r.headers.items()))) for r in answers}) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_runs_the_same_statements_for_every_kind_of_address():
+    """Equal work (issue 8, point 3): the same SQL, values aside, for an
+    unknown, an unverified (live code) and a verified address, first and
+    later attempts alike; before, an unknown address cost one query."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from core.sqlshape import sql_shape
+
+    issue_code(make_user("unv@example.com"))
+    make_user("ver@example.com", verified=True)
+    shapes = {}
+    for email in ("unv@example.com", "ver@example.com", "nobody@example.com"):
+        for attempt in (1, 2):
+            with CaptureQueriesContext(connection) as ctx:
+                response = Client().post(
+                    VERIFY, {"email": email, "code": "000000"}, content_type="application/json"
+                )
+            assert response.status_code == 400
+            shapes[(email, attempt)] = [sql_shape(q["sql"]) for q in ctx.captured_queries]
+
+    assert len({tuple(shape) for shape in shapes.values()}) == 1, shapes
 
 
 def test_verify_queues_nothing(api, user):

@@ -7,7 +7,15 @@ from messaging.models import Outbox
 from messaging.services import email_deliver
 from signup.models import User
 from signup.services import SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
-from signup.tests.conftest import INVALID_CODE, PASSWORD, RESEND, SIGNUP, VERIFY, make_user
+from signup.tests.conftest import (
+    INVALID_CODE,
+    PASSWORD,
+    RESEND,
+    SIGNUP,
+    VERIFY,
+    make_user,
+    run_queued_resends,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +27,8 @@ def smtp(settings, mail_sink):
 
 
 def deliver(kind: str) -> None:
-    """What the worker does for every pending email row of that kind."""
+    """What the worker does: resend jobs, then every pending email row of that kind."""
+    run_queued_resends()
     for pk in Outbox.objects.filter(kind=kind, state=Outbox.State.PENDING).values_list(
         "pk", flat=True
     ):

@@ -8,6 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging.models import Outbox
+from signup import idempotency
 from signup.models import IdempotencyKey, User
 from signup.services import VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, SIGNUP, row_counts
@@ -57,6 +58,7 @@ def test_same_key_with_another_body_is_422(api):
     response = post(api, {**BODY, "full_name": "Someone Else"})
 
     assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
     (error,) = response.json()["detail"]
     assert error["loc"] == ["header", "Idempotency-Key"]
     assert "different request body" in error["msg"]
@@ -110,3 +112,102 @@ def test_concurrent_retries_with_one_key_make_one_account_and_one_email():
     assert User.objects.count() == 1
     assert Outbox.objects.filter(kind=VERIFICATION_EMAIL).count() == 1
     assert IdempotencyKey.objects.count() == 1
+
+
+# --- issue 8, point 7: scope, password oracle, no fast hash at rest -----------
+
+
+@pytest.mark.django_db
+def test_same_key_with_another_password_is_422_and_the_first_password_stays(api):
+    """A fingerprint that left the password out replayed 202 here: the client
+    believed it set the second password while the account kept the first."""
+    post(api)
+    response = post(api, {**BODY, "password": "another horse battery staple"})
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+    user = User.objects.get()
+    assert user.check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_the_concurrent_retry_path_checks_the_body_too(api, monkeypatch):
+    """A retry that finds no record, then loses the race on the unique index,
+    answers from the winner's record only if its body (password included)
+    is the same: it used to replay the first answer for any body."""
+    post(api)
+    real_lookup = idempotency.idempotency_lookup
+    calls = []
+
+    def lookup_before_the_winner_committed(**kwargs):
+        calls.append(kwargs)
+        return None if len(calls) % 2 == 1 else real_lookup(**kwargs)
+
+    monkeypatch.setattr(idempotency, "idempotency_lookup", lookup_before_the_winner_committed)
+
+    other = post(api, {**BODY, "password": "another horse battery staple"})
+    same = post(api)
+
+    assert len(calls) == 4  # each request: the first lookup, then the one after the race
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert same.status_code == 202
+    assert User.objects.get().check_password(PASSWORD)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_with_different_passwords_replay_only_the_same_body():
+    bodies = [BODY, {**BODY, "password": "another horse battery staple"}]
+    responses = run_together(8, lambda i: post(Client(), bodies[i % 2]))
+
+    by_body = {0: set(), 1: set()}
+    for i, response in enumerate(responses):
+        by_body[i % 2].add(response.status_code)
+    assert sorted([by_body[0], by_body[1]], key=sorted) == [{202}, {422}]
+    winner = 0 if by_body[0] == {202} else 1
+    assert User.objects.get().check_password(bodies[winner]["password"])
+
+
+@pytest.mark.django_db
+def test_a_key_is_scoped_to_its_address(api):
+    """Another client using the same key (for another address) neither
+    replays the first answer nor is told that the key exists."""
+    post(api)
+    other = post(api, {**BODY, "email": "bob@example.com"})
+
+    assert other.status_code == 202
+    assert other.json()["email"] == "bob@example.com"
+    assert User.objects.count() == 2
+    assert IdempotencyKey.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_answer_to_a_retry_costs_a_slow_hash_whatever_the_body(api, monkeypatch):
+    """No cheap "different body" answer that would test a password guess."""
+    post(api)
+    checks = []
+    real_check = idempotency.check_password
+    monkeypatch.setattr(
+        idempotency, "check_password", lambda *a, **k: checks.append(1) or real_check(*a, **k)
+    )
+
+    post(api)  # the same body
+    post(api, {**BODY, "password": "another horse battery staple"})
+    post(api, {**BODY, "full_name": "Someone Else"})
+
+    assert len(checks) == 3
+
+
+@pytest.mark.django_db
+def test_no_fast_hash_of_the_password_is_stored(api):
+    post(api)
+    record = IdempotencyKey.objects.get()
+
+    assert record.password_hash.startswith("argon2$argon2id$")
+    assert record.password_hash == User.objects.get().password  # the signup's own hash
+    # The fingerprint does not depend on the password at all.
+    fingerprint = idempotency.request_fingerprint
+    payload = {"email": "Ada@example.com", "full_name": "Ada Lovelace"}
+    assert record.fingerprint == fingerprint({**payload, "password": PASSWORD})
+    assert record.fingerprint == fingerprint({**payload, "password": "x"})
+    assert PASSWORD not in json.dumps(record.response)

@@ -16,7 +16,7 @@ import signup.services
 from messaging.models import Outbox
 from signup.models import AddressLimit, Profile, User, Wallet
 from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
-from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, make_user
+from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, make_user, run_queued_resends
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,6 +131,7 @@ def test_concurrent_resends_for_one_address_let_exactly_one_through(settings):
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [202] + [429] * (THREADS - 1)
+    assert run_queued_resends() == 1
     assert list(Outbox.objects.filter(user=user).values_list("kind", flat=True)) == [
         VERIFICATION_EMAIL
     ]
@@ -151,6 +152,7 @@ def test_concurrent_resends_with_an_existing_limit_row_let_exactly_one_through(s
     )
 
     assert sorted(r.status_code for r in responses) == [202] + [429] * (THREADS - 1)
+    assert run_queued_resends() == 1
     assert Outbox.objects.filter(user=user).count() == 1
     assert len(AddressLimit.objects.get().recent) == 1
 
