@@ -82,7 +82,9 @@ class ApiBodyMiddleware:
             length = str(len(body))
         if length.isdigit() and int(length) > limit:
             return _error(413, "body_too_large", TOO_LARGE)
+        # Only a body has a media type to refuse: a body-less POST (logout,
+        # mark read) passes whatever Content-Type a client library sends.
         has_body = length.isdigit() and int(length) > 0
-        if (has_body or request.META.get("CONTENT_TYPE")) and not _is_json(request):
+        if has_body and not _is_json(request):
             return _error(415, "unsupported_media_type", NOT_JSON_TYPE)
         return None

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
@@ -21,12 +21,18 @@ from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup import attempts
 from signup.codes import code_matches
-from signup.limits import LimitResult, address_code_request
+from signup.limits import (
+    LimitResult,
+    address_attempt_failed,
+    address_attempts_begin,
+    address_code_ask,
+)
 from signup.models import AccessToken, Profile, User, VerificationCode
 from signup.selectors import user_by_email
 from signup.tokens import token_issue, user_tokens_revoke
 
 logger = logging.getLogger(__name__)
+_PASSWORD_BACKEND = ModelBackend()
 
 LOGIN_CODE_EMAIL = "accounts.login_code"
 RESET_CODE_EMAIL = "accounts.password_reset"
@@ -80,8 +86,10 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
         )
 
     # ModelBackend: the Lower(email) lookup, Argon2id check, is_active; for an
-    # unknown address it hashes the password anyway (equal work).
-    user = authenticate(None, username=email, password=password)
+    # unknown address it hashes the password anyway (equal work). Called
+    # directly, not through authenticate(): the other backend (django-axes)
+    # guards the admin's login form only, and the API has its own limits.
+    user = _PASSWORD_BACKEND.authenticate(None, username=email, password=password)
     if user is None:
         attempts.address_failure_record(
             email=email,
@@ -112,17 +120,16 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
 def _code_request(*, email: str, purpose: str, kind: str, eligible: Callable) -> LimitResult:
     """Queue a code email for an eligible account; limits apply to any address.
 
-    A request (allowed by the limits) restarts the wrong-attempt count of its
-    purpose for this address, known or not: at most 5 codes an hour, so at
-    most 25 guesses an hour reach the check, and the count behaves the same
-    for addresses with and without an account.
+    The limits are signup.limits' for this purpose (the same as resend's):
+    the 429 depends only on earlier requests for this address; an answered
+    request restarts the purpose's wrong-code count for the address, known or
+    not; the hourly code limit holds an email back silently.
     """
-    limit = address_code_request(email=email)
+    limit = address_code_ask(email=email, purpose=purpose)  # resets the wrong-code count
     if not limit.allowed:
         return limit
-    attempts.address_failures_clear(email=email, kind=attempts.code_kind(purpose))
     user = user_by_email(email=email)
-    if user is not None and eligible(user):
+    if limit.send and user is not None and eligible(user):
         outbox_add_on_commit(user=user, kinds=[kind])
         logger.info("code-request user=%s purpose=%s outcome=queued", user.pk, purpose)
     return limit
@@ -168,9 +175,8 @@ def account_code_check(
     limit every code is refused until a new one is requested. Call inside
     the transaction that acts on the result.
     """
-    kind = attempts.code_kind(purpose)
-    counter = attempts.address_counter_get(email=email, kind=kind, lock=True)
-    if counter is not None and counter.failures >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
+    budget = address_attempts_begin(email=email, purpose=purpose)
+    if budget.exhausted:
         return CodeOutcome.LOCKED, None
     user = user_by_email(email=email)
     if user is not None and not eligible(user):
@@ -191,13 +197,11 @@ def account_code_check(
         purpose=purpose,
     )
     if not (live and matched):
-        attempts.address_failure_record(email=email, kind=kind)
+        address_attempt_failed(budget)
         logger.info("code-check purpose=%s outcome=invalid", purpose)
         return CodeOutcome.INVALID, None
     row.used_at = now
     row.save(update_fields=["used_at"])
-    if counter is not None:
-        counter.delete()
     return CodeOutcome.OK, user
 
 

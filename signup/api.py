@@ -67,6 +67,9 @@ def _error_docs(**per_status: dict) -> dict:
     return {"responses": responses}
 
 
+# The common error answers' documentation, for routes with no answer of their own.
+ERROR_HEADERS = _error_docs()
+
 SIGNUP_DOCS = _error_docs(
     s422=_examples(
         validation_error=(

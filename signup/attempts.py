@@ -1,4 +1,4 @@
-"""Failed attempts: wrong passwords and wrong codes, per address and per IP.
+"""Failed password logins, per address and per IP.
 
 Per address (the canonical key, signup.addresses) in the database, for
 known and unknown addresses alike, so a 429 tells nothing about who has an
@@ -6,8 +6,8 @@ account. Per client IP in the Redis cache, failing open like the per-IP
 throttle (core.throttles): a coarse guard against one client trying many
 addresses.
 
-Kept apart from signup.limits (code *requests*) so that the lead can merge
-the wrong-code counting here with the signup branch's mechanism in one place.
+Wrong codes are counted in signup.limits (per address and purpose, with
+the code requests that reset the count); this module keeps the rest.
 """
 
 import logging
@@ -28,10 +28,6 @@ logger = logging.getLogger(__name__)
 
 LOGIN = "login"
 _CACHE_ERRORS = (redis.RedisError, OSError)
-
-
-def code_kind(purpose: str) -> str:
-    return f"code:{purpose}"
 
 
 # --- per address (database) ----------------------------------------------------

@@ -10,14 +10,10 @@ from pydantic import ConfigDict, ValidationInfo, field_validator, model_validato
 from pydantic_core import PydanticCustomError
 
 from messaging.feed import Cursor
-from signup.schemas import EmailIn, FieldErrorsOut, VerifyIn, _Applicant
+from signup.schemas import ERROR_RESPONSES, EmailIn, ErrorOut, VerifyIn, _Applicant
 
-
-class ApiErrorOut(Schema):
-    """{"detail", "code"}: code is stable, for programs (docs/api.md, Errors)."""
-
-    detail: str
-    code: str | None = None
+# {"detail", "code"}: the one error body of the API (docs/api.md, Errors).
+ApiErrorOut = ErrorOut
 
 
 class LoginIn(EmailIn):
@@ -55,24 +51,24 @@ class ResetConfirmIn(VerifyIn):
 class TokenOut(Schema):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
-    access_token: str
+    access_token: str = Field(..., examples=["kXq3v0b8Yq2n6Zr1cU9wJm4tHs7pLd5eAa0fGi2oBy8"])
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the scheme name, not a secret)
-    expires_in: int = Field(..., description="Seconds until the token expires.")
+    expires_in: int = Field(..., description="Seconds until the token expires.", examples=[86400])
 
 
 class CodeSentOut(Schema):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     status: Literal["code_sent"] = "code_sent"
-    email: str
+    email: str = Field(..., examples=["ada@example.com"])
 
 
 class MeOut(Schema):
-    id: int
-    email: str
-    full_name: str
-    verified: bool
-    date_joined: datetime
+    id: int = Field(..., examples=[42])
+    email: str = Field(..., examples=["ada@example.com"])
+    full_name: str = Field(..., examples=["Ada Lovelace"])
+    verified: bool = Field(..., examples=[True])
+    date_joined: datetime = Field(..., examples=["2026-12-01T09:30:00Z"])
 
 
 class MePatchIn(Schema):
@@ -109,25 +105,48 @@ class WalletOut(Schema):
 
 
 class NotificationOut(Schema):
-    id: int
-    kind: str
-    title: str
-    body: str
-    created_at: datetime
-    read: bool
+    id: int = Field(..., examples=[1017])
+    kind: str = Field(..., examples=["welcome"])
+    title: str = Field(..., examples=["Welcome to Payshift"])
+    body: str = Field(..., examples=["Your account is ready. Verify your email to start using it."])
+    created_at: datetime = Field(..., examples=["2026-12-01T09:30:00Z"])
+    read: bool = Field(..., examples=[False])
 
 
 class NotificationsOut(Schema):
-    items: list[NotificationOut]
+    items: list[NotificationOut] = Field(
+        ...,
+        examples=[
+            [
+                {
+                    "id": 1017,
+                    "kind": "welcome",
+                    "title": "Welcome to Payshift",
+                    "body": "Your account is ready.",
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "read": False,
+                }
+            ]
+        ],
+    )
     next_cursor: str | None = Field(
-        ..., description="Pass as cursor= for the next (older) page; null on the last page."
+        ...,
+        description="Pass as cursor= for the next (older) page; null on the last page.",
+        examples=["MTc2NDU4MTQwMDAwMDAwMDoxMDE3"],
     )
 
 
 class FeedQuery(Schema):
-    unread: bool = Field(False, description="true: only notifications not yet read.")
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=100, description="next_cursor of the last page.")
+    unread: bool = Field(
+        False, description="true: only notifications not yet read.", examples=[True]
+    )
+    limit: int = Field(20, ge=1, le=100, examples=[20])
+    cursor: str | None = Field(
+        None,
+        max_length=100,
+        description="next_cursor of the last page.",
+        examples=["MTc2NDU4MTQwMDAwMDAwMDoxMDE3"],
+    )
 
     @field_validator("cursor")
     @classmethod
@@ -146,11 +165,5 @@ class FeedQuery(Schema):
 # The answers of the accounts endpoints besides their success (core.api's
 # handlers and ApiError): the errors shared with signup, in the {"detail",
 # "code"} shape.
-POST_ERRORS = {
-    400: ApiErrorOut,
-    413: ApiErrorOut,
-    422: FieldErrorsOut,
-    429: ApiErrorOut,
-    503: ApiErrorOut,
-}
+POST_ERRORS = ERROR_RESPONSES
 AUTHED_ERRORS = {401: ApiErrorOut, 503: ApiErrorOut}
