@@ -43,7 +43,7 @@ def _is_json(request: HttpRequest) -> bool:
 
 def _read_chunked(request: HttpRequest, limit: int) -> bytes | None:
     """The whole de-chunked body, or None when it is longer than limit."""
-    stream = request.META.get("wsgi.input") or request.environ.get("wsgi.input")
+    stream = request.META.get("wsgi.input")
     if stream is None:
         return b""
     parts: list[bytes] = []

@@ -433,7 +433,9 @@ LOGGING = {
 # auth.E003 wants the email field itself unique; ours is unique on
 # Lower(email) (signup.User.Meta), which is stricter, and Django's check
 # does not recognise expression constraints.
-SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+# With a second authentication backend (django-axes) Django says the same as
+# a warning, auth.W004.
+SILENCED_SYSTEM_CHECKS = ["auth.E003", "auth.W004"]
 
 # --- Accounts after signup (issue 9): tokens, failed-login limits ------------
 ACCESS_TOKEN_TTL_SECONDS = int(os.environ.get("ACCESS_TOKEN_TTL_SECONDS", str(24 * 3600)))

@@ -11,7 +11,7 @@ from dramatiq.broker import MessageProxy
 from core.requestid import current_request_id, request_id_var
 
 OPTION = "request_id"
-OUTBOX_ACTORS = {"send_email", "announce_new_user"}
+OUTBOX_ACTORS = {"send_email", "notify", "announce_new_user"}  # the last: legacy name
 
 
 class RequestIdMiddleware(dramatiq.Middleware):

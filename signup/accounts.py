@@ -192,11 +192,11 @@ def account_code_check(
     live = row is not None and row.expires_at > now
     matched = code_matches(
         code,
-        row.code_hash if live else _NO_CODE_HASH,
+        row.code_hash if row is not None and live else _NO_CODE_HASH,
         user_id=user.pk if user else 0,
         purpose=purpose,
     )
-    if not (live and matched):
+    if row is None or not (live and matched):
         address_attempt_failed(budget)
         logger.info("code-check purpose=%s outcome=invalid", purpose)
         return CodeOutcome.INVALID, None
@@ -226,9 +226,10 @@ def login_code_verify(*, email: str, code: str) -> tuple[str, AccessToken]:
             email=email, code=code, purpose=VerificationCode.Purpose.LOGIN, eligible=_can_log_in
         )
         if outcome is CodeOutcome.OK:
+            assert user is not None  # OK always comes with its user
             attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
             raw, token = token_issue(user=user)
-    if outcome is not CodeOutcome.OK:
+    if outcome is not CodeOutcome.OK or user is None:
         raise _code_refused(outcome)
     logger.info("login user=%s outcome=token method=code", user.pk)
     return raw, token
@@ -247,6 +248,7 @@ def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str
             email=email, code=code, purpose=VerificationCode.Purpose.RESET, eligible=_can_reset
         )
         if outcome is CodeOutcome.OK:
+            assert user is not None  # OK always comes with its user
             user.password = password_hash
             fields = ["password"]
             if user.email_verified_at is None:
@@ -256,7 +258,7 @@ def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str
             user_tokens_revoke(user=user)
             attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
             raw, token = token_issue(user=user)
-    if outcome is not CodeOutcome.OK:
+    if outcome is not CodeOutcome.OK or user is None:
         raise _code_refused(outcome)  # after the commit: the wrong attempt is counted
     logger.info("password-reset user=%s outcome=done", user.pk)
     return raw, token

@@ -60,8 +60,8 @@ def _error_docs(**per_status: dict) -> dict:
             service_unavailable=("service_unavailable", "The service is briefly unavailable.")
         ),
     }
-    for status, doc in per_status.items():
-        responses[int(status[1:])] = doc
+    for key, doc in per_status.items():
+        responses[int(key[1:])] = doc
     for status in (429, 503):
         responses[status] = {**responses[status], "headers": RETRY_AFTER}
     return {"responses": responses}

@@ -13,7 +13,7 @@ class SignupConfig(AppConfig):
         from signup.services import user_create
 
         # The manager creates users through the one service (signup.models).
-        UserManager.creator = staticmethod(user_create)
+        UserManager.creator = staticmethod(user_create)  # type: ignore[assignment]
 
         # Load the 20,000 common passwords now, not in some user's first
         # signup (it made a fresh gunicorn worker's first requests 300+ ms).

@@ -76,7 +76,7 @@ class MePatchIn(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    full_name: str = Field(None, max_length=150, examples=["Ada Lovelace"])
+    full_name: str | None = Field(None, max_length=150, examples=["Ada Lovelace"])
 
     @model_validator(mode="before")
     @classmethod

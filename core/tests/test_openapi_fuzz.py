@@ -191,7 +191,7 @@ def test_openapi_documents_every_answer_and_the_idempotency_key(client):
 def test_openapi_documents_every_answer_of_the_accounts_endpoints(client):
     document = client.get(OPENAPI).json()
     paths = document["paths"]
-    errors = {"400", "413", "422", "429", "503"}
+    errors = {"400", "413", "415", "422", "429", "503"}
 
     def answers(label):
         method, path = label.split()
