@@ -17,6 +17,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["DJANGO_SETTINGS_MODULE"] = "core.settings"
     os.environ.setdefault("SECRET_KEY", "hash-cost-only-no-requests-served")
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")  # required with DEBUG off; none served
     import django
 
     django.setup()
