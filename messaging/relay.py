@@ -120,6 +120,18 @@ def relay_after_broker_loss() -> int:
     return count
 
 
+def relay_retry_lost(*, outbox_id: int) -> None:
+    """The retry of a pending row could not be enqueued: relay it on the next pass."""
+    try:
+        count = Outbox.objects.filter(pk=outbox_id, state=Outbox.State.PENDING).update(
+            enqueued_at=None
+        )
+    except Exception:
+        logger.warning("relay outbox=%s retry=lost outcome=unrecorded", outbox_id, exc_info=True)
+        return
+    logger.warning("relay outbox=%s retry=lost outcome=to-relay rows=%s", outbox_id, count)
+
+
 def relay_dead_worker_messages() -> None:
     """Requeue now what dead workers had fetched (a no-op on brokers without it)."""
     requeue = getattr(dramatiq.get_broker(), "requeue_dead_workers", None)

@@ -6,15 +6,18 @@ from datetime import timedelta
 
 import dramatiq
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
+from dramatiq.broker import MessageProxy
+from dramatiq.message import Message
 
 from conftest import wait_until
 from core.breaker import broker_breaker
 from core.broker import FastFailRedisBroker
 from core.testing import free_port
 from messaging import relay, services, tasks
-from messaging.middleware import RelayMiddleware
+from messaging.middleware import OutboxRetries, RelayMiddleware
 from messaging.models import Outbox
 from messaging.relay import relay_once
 from messaging.tests.conftest import point_broker_at, queued_ids
@@ -299,3 +302,27 @@ def test_rows_the_broker_did_not_take_keep_their_previous_stamp(make_row, monkey
     stale.refresh_from_db()
     assert never.enqueued_at is None
     assert stale.enqueued_at < ago(STALE)
+
+
+@pytest.mark.django_db
+def test_a_retry_the_broker_refused_is_handed_to_the_relay(make_row, monkeypatch):
+    """Redis went away just as Retries enqueued the retry: the row must not
+    wait for the stale rule (found by the Redis-restart fault scenario)."""
+    row = make_row(created_at=ago(GRACE + 60), enqueued_at=ago(1), attempts=2)
+    broker = dramatiq.get_broker()
+    message = MessageProxy(
+        Message(queue_name="email", actor_name="send_email", args=(row.pk,), kwargs={}, options={})
+    )
+
+    def refused(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(broker, "enqueue", refused)
+    with pytest.raises(redis.ConnectionError):
+        OutboxRetries().after_process_message(broker, message, exception=RuntimeError("451"))
+    monkeypatch.undo()
+
+    row.refresh_from_db()
+    assert row.enqueued_at is None
+    assert relay_once() == 1
+    assert queued_ids("email") == [row.pk]
