@@ -36,6 +36,7 @@ def test_signups_answer_through_a_broker_outage_and_every_email_arrives(scenario
     s.sink.handler.rcpt_delay = 0.0
     time.sleep(OUTAGE / 2)
     health_during = get_json(s.port, "/api/v1/health")
+    ready_during = get_json(s.port, "/api/v1/health/ready")
     time.sleep(max(0.0, down_at + OUTAGE - time.time()))
     s.redis.start()
     up_at = time.time()
@@ -52,12 +53,15 @@ def test_signups_answer_through_a_broker_outage_and_every_email_arrives(scenario
     o.notes.append(
         f"signup p95 ms before/during/after: {before:.1f}/{o.p95_fault_ms:.1f}/{after:.1f};"
         f" {len(answers)} sent at {RATE:g}/s, {load.late} late;"
-        f" health during the outage: {health_during[0]} {health_during[1]};"
+        f" health during the outage: {health_during[0]} {health_during[1]},"
+        f" ready: {ready_during[0]} {ready_during[1]['status']};"
         f" {queued} outbox rows were enqueued and waiting when Redis stopped"
     )
 
     assert other_answers(answers) == "", "every signup must be answered 202"
     assert health_during == (503, {"status": "error", "database": "ok", "broker": "error"})
+    # A load balancer keeps the node: signups still succeed.
+    assert ready_during == (200, {"status": "degraded", "database": "ok", "broker": "error"})
     assert o.p95_fault_ms < P95_LIMIT_MS
     s.check_settled()
     assert o.duplicates == 0
