@@ -38,6 +38,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging.middleware import outage_log
 from messaging.models import Outbox
 from messaging.outbox import BROKER_ERRORS, outbox_send_stamped, outbox_stamp_enqueued
 
@@ -148,16 +149,18 @@ def _worker_cutoff_ms(broker) -> int:
     return int(time.time() * 1000 - window_ms)
 
 
-def worker_present() -> None:
+def worker_present() -> bool:
     """Register this worker process as live (queue_status counts these, not
-    Dramatiq's heartbeats, which web processes also write when they enqueue)."""
+    Dramatiq's heartbeats, which web processes also write when they enqueue).
+    False when the broker did not answer."""
     broker = dramatiq.get_broker()
     key = f"{broker.namespace}:{WORKERS_KEY}"
     try:
         broker.client.zadd(key, {WORKER_ID: int(time.time() * 1000)})
         broker.client.zremrangebyscore(key, "-inf", _worker_cutoff_ms(broker))
     except BROKER_ERRORS:
-        pass
+        return False
+    return True
 
 
 def live_workers(broker) -> int:
@@ -171,7 +174,8 @@ def relay_forever(stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             close_old_connections()
-            worker_present()
+            if worker_present():
+                outage_log.broker_up()
             if broker_data_lost():
                 relay_after_broker_loss()
             relay_dead_worker_messages()

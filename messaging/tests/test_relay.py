@@ -1,5 +1,6 @@
 """The outbox relay: which rows it enqueues again, outages, several relays at once."""
 
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -326,3 +327,37 @@ def test_a_retry_the_broker_refused_is_handed_to_the_relay(make_row, monkeypatch
     assert row.enqueued_at is None
     assert relay_once() == 1
     assert queued_ids("email") == [row.pk]
+
+
+def test_a_broker_outage_is_logged_once_per_worker_not_per_consumer_and_second(caplog):
+    from messaging.middleware import BrokerOutageLog
+
+    outage = BrokerOutageLog()
+    consumers = [logging.getLogger(f"dramatiq.worker.ConsumerThread({q})") for q in ("a", "a.DQ")]
+    for consumer in consumers:
+        consumer.addFilter(outage)
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(5):  # a second of outage after another, from each consumer
+                for consumer in consumers:
+                    consumer.critical("Consumer encountered a connection error: %s", "refused")
+                    consumer.info("Restarting consumer in %0.2f seconds.", 1.0)
+            outage.broker_up()
+            consumers[0].critical(
+                "Consumer encountered an unexpected error.",
+                exc_info=(KeyError, KeyError("a bug"), None),
+            )  # not an outage: kept as is
+    finally:
+        for consumer in consumers:
+            consumer.removeFilter(outage)
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines[0] == (
+        "WARNING",
+        "broker state=down (Consumer encountered a connection error: refused);"
+        " logged once per outage",
+    )
+    assert lines[1:] == [
+        ("WARNING", "broker state=up"),
+        ("CRITICAL", "Consumer encountered an unexpected error."),
+    ]
