@@ -38,6 +38,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.breaker import broker_breaker
 from messaging.middleware import outage_log
 from messaging.models import Outbox
 from messaging.outbox import BROKER_ERRORS, outbox_send_stamped, outbox_stamp_enqueued
@@ -77,6 +78,8 @@ def relay_once(*, batch: int | None = None) -> int:
     unreachable broker never holds row locks.
     """
     batch = batch or settings.OUTBOX_RELAY_BATCH
+    if broker_breaker.is_open:
+        return 0
     with transaction.atomic():
         rows = list(
             Outbox.objects.select_for_update(skip_locked=True)
