@@ -109,18 +109,19 @@ def broker_data_lost() -> bool:
         return False
 
 
-def relay_after_broker_loss() -> int:
-    """The broker lost its queues: count their rows as never enqueued.
+def relay_after_broker_loss(reason: str = "new-or-emptied") -> int:
+    """The broker lost its queues, or this worker lost its connection: count
+    the pending rows as never enqueued.
 
     The grace rule then relays them (on this pass, or once they are older
-    than the grace). A row whose message survived in a worker's memory is
-    sent once all the same: workers claim.
+    than the grace). A row whose message survived is sent once all the
+    same: workers claim.
     """
     count = Outbox.objects.filter(state=Outbox.State.PENDING, enqueued_at__isnull=False).update(
         enqueued_at=None
     )
     if count:
-        logger.warning("relay broker=new-or-emptied rows-to-relay=%s", count)
+        logger.warning("relay broker=%s rows-to-relay=%s", reason, count)
     return count
 
 
@@ -173,12 +174,20 @@ def live_workers(broker) -> int:
 
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
-    worker_present()
+    broker_was_down = not worker_present()
     while not stop.wait(interval):
         try:
             close_old_connections()
-            if worker_present():
+            reachable = worker_present()
+            if reachable and (broker_was_down or outage_log.down):
+                # Back after this worker lost its connection. Dramatiq's
+                # consumers drop the retries they held in memory then, and
+                # after a Redis restart that kept its data (AOF) some stayed
+                # held and unsent until the stale rule, 5 minutes later
+                # (Redis-restart fault scenario, 1 run in 3): relay them now.
                 outage_log.broker_up()
+                relay_after_broker_loss("reconnected")
+            broker_was_down = not reachable
             if broker_data_lost():
                 relay_after_broker_loss()
             relay_dead_worker_messages()

@@ -361,3 +361,23 @@ def test_a_broker_outage_is_logged_once_per_worker_not_per_consumer_and_second(c
         ("WARNING", "broker state=up"),
         ("CRITICAL", "Consumer encountered an unexpected error."),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_lost_connection_the_relay_sends_the_pending_rows_again(make_row, settings):
+    """The worker's consumers dropped the retries they held (Redis restarted):
+    on the pass that finds the broker back, pending rows are relayed."""
+    from messaging.middleware import outage_log
+
+    settings.OUTBOX_RELAY_INTERVAL_SECONDS = 0.1
+    waiting = make_row(created_at=ago(GRACE + 60), enqueued_at=ago(2), attempts=3)
+    outage_log.down = True  # a consumer logged the outage
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.relay_forever, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: queued_ids("email") == [waiting.pk], timeout=10)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert outage_log.down is False
