@@ -218,7 +218,9 @@ class FastFailRabbitmqBroker(RabbitmqBroker):
         """Nothing to do: RabbitMQ requeues unacked messages of a closed connection."""
 
     def worker_alive(self, worker: str) -> None:
-        """Nothing to do: live_workers counts the queues' consumers."""
+        """A ping: live_workers counts the queues' consumers, but the relay
+        learns from this whether the broker answers (raises when it does not)."""
+        self.ping()
 
     def queue_counts(self, queue: str) -> dict[str, int | None]:
         """Ready, delayed and dead from RabbitMQ; unacked counts need its management API."""

@@ -259,7 +259,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.ShutdownNotifications",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Pipelines",
-        "dramatiq.middleware.Retries",
+        "messaging.middleware.OutboxRetries",  # Retries; a lost retry goes to the relay
         "dramatiq.middleware.CurrentMessage",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "messaging.middleware.RelayMiddleware",

@@ -1,13 +1,76 @@
-"""Dramatiq middleware that runs the outbox relay inside each worker process.
+"""Dramatiq middleware of the outbox: the relay inside each worker process,
+and Retries that hands a row to the relay when its retry cannot be enqueued.
 
-Loaded when the broker is built (during app loading), so it imports the
+Loaded when the broker is built (during app loading), so they import the
 relay, and with it the models, only once the worker has booted.
 """
 
+import logging
 import threading
 
 import dramatiq
 from django.conf import settings
+from dramatiq.middleware import Retries
+
+logger = logging.getLogger(__name__)
+OUTBOX_ACTORS = {"send_email", "notify", "announce_new_user"}  # each takes an outbox id
+
+
+class BrokerOutageLog(logging.Filter):
+    """One line per broker outage per worker process, not a CRITICAL line (or
+    a traceback) from every consumer thread every second.
+
+    Installed on Dramatiq's consumer-thread loggers. The first connection
+    error of an outage passes, as a WARNING without traceback; the rest, and
+    the "Restarting consumer" lines, are dropped until the relay finds the
+    broker answering again (broker_up), which logs the recovery once.
+    """
+
+    OUTAGE = ("Consumer encountered a connection error", "Restarting consumer")
+    ERRORS = (ConnectionError, TimeoutError, OSError)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self._lock = threading.Lock()
+
+    def _is_outage(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith(self.OUTAGE):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        import redis
+
+        return isinstance(error, (redis.ConnectionError, redis.TimeoutError, *self.ERRORS))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._is_outage(record):
+            return True
+        with self._lock:
+            if self.down:
+                return False
+            self.down = True
+        error = record.exc_info[1] if record.exc_info else None
+        text = record.getMessage() + (f": {error}" if error is not None else "")
+        record.msg, record.args = f"broker state=down ({text}); logged once per outage", ()
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+    def broker_up(self) -> None:
+        with self._lock:
+            was_down, self.down = self.down, False
+        if was_down:
+            logger.warning("broker state=up")
+
+
+outage_log = BrokerOutageLog()
+
+
+def install_outage_log(broker) -> None:
+    queues = broker.get_declared_queues()
+    for queue in (*queues, *(f"{q}.DQ" for q in queues)):
+        logging.getLogger(f"dramatiq.worker.ConsumerThread({queue})").addFilter(outage_log)
 
 
 class RelayMiddleware(dramatiq.Middleware):
@@ -15,6 +78,7 @@ class RelayMiddleware(dramatiq.Middleware):
         self._stop = threading.Event()
 
     def after_worker_boot(self, broker, worker) -> None:
+        install_outage_log(broker or dramatiq.get_broker())
         if settings.OUTBOX_RELAY_INTERVAL_SECONDS <= 0:
             return
         from messaging.relay import relay_forever
@@ -25,3 +89,25 @@ class RelayMiddleware(dramatiq.Middleware):
 
     def before_worker_shutdown(self, broker, worker) -> None:
         self._stop.set()
+
+
+class OutboxRetries(Retries):
+    """Dramatiq's Retries; when the broker refuses the retry itself (Redis
+    went away at that moment), the row is handed to the relay, not lost.
+
+    Dramatiq logs that failure and acks the message all the same: the retry
+    was gone, and its row (PENDING, recently released) waited for the
+    relay's stale rule, 5 minutes (found by the Redis-restart fault
+    scenario, loadtests/faults). Its enqueued_at is cleared instead, so the
+    relay's never-enqueued rule sends it on its next pass.
+    """
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        try:
+            super().after_process_message(broker, message, result=result, exception=exception)
+        except Exception:
+            if exception is not None and message.actor_name in OUTBOX_ACTORS and message.args:
+                from messaging.relay import relay_retry_lost
+
+                relay_retry_lost(outbox_id=message.args[0])
+            raise

@@ -57,6 +57,11 @@ def outbox_enqueue_committed(rows: list[Outbox]) -> list[int]:
     """
     if not rows:
         return []
+    if broker_breaker.is_open:  # the broker failed a moment ago: not even a stamp
+        logger.warning(
+            "enqueue outbox=%s outcome=deferred reason=BreakerOpenError", [r.pk for r in rows]
+        )
+        return []
     try:
         previous = outbox_stamp_enqueued(rows)
     except DatabaseError as exc:

@@ -25,7 +25,6 @@ Each pass also asks the broker to give a dead worker's fetched messages back
 to their queues (core.broker.FastFailRedisBroker.requeue_dead_workers).
 """
 
-import contextlib
 import logging
 import os
 import socket
@@ -38,7 +37,9 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.breaker import broker_breaker
 from core.broker import BROKER_ERRORS
+from messaging.middleware import outage_log
 from messaging.models import Outbox
 from messaging.outbox import outbox_send_stamped, outbox_stamp_enqueued
 
@@ -75,6 +76,8 @@ def relay_once(*, batch: int | None = None) -> int:
     unreachable broker never holds row locks.
     """
     batch = batch or settings.OUTBOX_RELAY_BATCH
+    if broker_breaker.is_open:
+        return 0
     with transaction.atomic():
         rows = list(
             Outbox.objects.select_for_update(skip_locked=True)
@@ -102,19 +105,32 @@ def broker_data_lost() -> bool:
         return False
 
 
-def relay_after_broker_loss() -> int:
-    """The broker lost its queues: count their rows as never enqueued.
+def relay_after_broker_loss(reason: str = "new-or-emptied") -> int:
+    """The broker lost its queues, or this worker lost its connection: count
+    the pending rows as never enqueued.
 
     The grace rule then relays them (on this pass, or once they are older
-    than the grace). A row whose message survived in a worker's memory is
-    sent once all the same: workers claim.
+    than the grace). A row whose message survived is sent once all the
+    same: workers claim.
     """
     count = Outbox.objects.filter(state=Outbox.State.PENDING, enqueued_at__isnull=False).update(
         enqueued_at=None
     )
     if count:
-        logger.warning("relay broker=new-or-emptied rows-to-relay=%s", count)
+        logger.warning("relay broker=%s rows-to-relay=%s", reason, count)
     return count
+
+
+def relay_retry_lost(*, outbox_id: int) -> None:
+    """The retry of a pending row could not be enqueued: relay it on the next pass."""
+    try:
+        count = Outbox.objects.filter(pk=outbox_id, state=Outbox.State.PENDING).update(
+            enqueued_at=None
+        )
+    except Exception:
+        logger.warning("relay outbox=%s retry=lost outcome=unrecorded", outbox_id, exc_info=True)
+        return
+    logger.warning("relay outbox=%s retry=lost outcome=to-relay rows=%s", outbox_id, count)
 
 
 def relay_dead_worker_messages() -> None:
@@ -128,20 +144,33 @@ def relay_dead_worker_messages() -> None:
         logger.info("relay dead-workers=unchecked reason=broker-unavailable")
 
 
-def worker_present() -> None:
+def worker_present() -> bool:
     """Register this worker process as live (queue_status counts these, not
-    Dramatiq's heartbeats, which web processes also write when they enqueue)."""
-    with contextlib.suppress(*BROKER_ERRORS):
+    Dramatiq's heartbeats, which web processes also write when they enqueue).
+    False when the broker did not answer."""
+    try:
         dramatiq.get_broker().worker_alive(WORKER_ID)
+    except BROKER_ERRORS:
+        return False
+    return True
 
 
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
-    worker_present()
+    broker_was_down = not worker_present()
     while not stop.wait(interval):
         try:
             close_old_connections()
-            worker_present()
+            reachable = worker_present()
+            if reachable and (broker_was_down or outage_log.down):
+                # Back after this worker lost its connection. Dramatiq's
+                # consumers drop the retries they held in memory then, and
+                # after a Redis restart that kept its data (AOF) some stayed
+                # held and unsent until the stale rule, 5 minutes later
+                # (Redis-restart fault scenario, 1 run in 3): relay them now.
+                outage_log.broker_up()
+                relay_after_broker_loss("reconnected")
+            broker_was_down = not reachable
             if broker_data_lost():
                 relay_after_broker_loss()
             relay_dead_worker_messages()

@@ -41,11 +41,10 @@ def smtp_refusal(exc: BaseException) -> tuple[int, str] | None:
     """(code, the server's answer in words) for an SMTP refusal, else None."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
         answers = exc.recipients.items()
-        refused = "; ".join(f"{_reply(code, msg)} <{to}>" for to, (code, msg) in answers)
-        return min(code for _, (code, _) in answers), f"SMTP refused the recipient: {refused}"
+        refused = "; ".join(f"<{to}>: {_reply(code, msg)}" for to, (code, msg) in answers)
+        return min(code for _, (code, _) in answers), f"{type(exc).__name__}: {refused}"
     if isinstance(exc, smtplib.SMTPResponseException):
-        answer = _reply(exc.smtp_code, exc.smtp_error)
-        return exc.smtp_code, f"SMTP refused the message: {answer}"
+        return exc.smtp_code, f"{type(exc).__name__}: {_reply(exc.smtp_code, exc.smtp_error)}"
     return None
 
 

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db
 
 OPENAPI = "/api/v1/openapi.json"
 POSTS = {"/api/v1/signup", "/api/v1/signup/verify", "/api/v1/signup/resend"}
+HEALTH = {"/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready"}
 # Accounts after signup (issue 9); the authenticated ones get a valid token.
 AUTH_POSTS = {
     "/api/v1/auth/login",
@@ -49,7 +50,9 @@ AUTHED = {
     "POST /api/v1/me/notifications/read-all",
     "POST /api/v1/me/notifications/{notification_id}/read",
 }
-OPERATIONS = {"GET /api/v1/health"} | {f"POST {path}" for path in POSTS | AUTH_POSTS} | AUTHED
+OPERATIONS = (
+    {f"GET {path}" for path in HEALTH} | {f"POST {path}" for path in POSTS | AUTH_POSTS} | AUTHED
+)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -167,7 +170,7 @@ def test_openapi_document_is_served_with_every_path(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     paths = response.json()["paths"]
-    assert set(paths) == {"/api/v1/health", *POSTS, *AUTH_POSTS} | {
+    assert set(paths) == {*HEALTH, *POSTS, *AUTH_POSTS} | {
         label.split()[1] for label in AUTHED
     }
     assert {f"{method.upper()} {path}" for path in paths for method in paths[path]} == OPERATIONS

@@ -26,7 +26,7 @@ LIMIT_MS, CLAIM_S, STALL_S = 2000, 30, 4.0
 
 def test_a_stalled_mail_server_leaves_every_attempt_in_a_named_state(scenario):
     s = scenario(
-        "5 SMTP stalls past the time limit",
+        "9 SMTP stalls past the time limit",
         OUTBOX_TIME_LIMIT_MS=LIMIT_MS,
         EMAIL_TIMEOUT=10,
         OUTBOX_CLAIM_TIMEOUT_SECONDS=CLAIM_S,

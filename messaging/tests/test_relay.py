@@ -1,20 +1,24 @@
 """The outbox relay: which rows it enqueues again, outages, several relays at once."""
 
+import logging
 import threading
 import time
 from datetime import timedelta
 
 import dramatiq
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
+from dramatiq.broker import MessageProxy
+from dramatiq.message import Message
 
 from conftest import wait_until
 from core.breaker import broker_breaker
 from core.broker import FastFailRedisBroker
 from core.testing import free_port
 from messaging import relay, services, tasks
-from messaging.middleware import RelayMiddleware
+from messaging.middleware import OutboxRetries, RelayMiddleware
 from messaging.models import Outbox
 from messaging.relay import relay_once
 from messaging.tests.conftest import point_broker_at, queued_ids
@@ -299,3 +303,81 @@ def test_rows_the_broker_did_not_take_keep_their_previous_stamp(make_row, monkey
     stale.refresh_from_db()
     assert never.enqueued_at is None
     assert stale.enqueued_at < ago(STALE)
+
+
+@pytest.mark.django_db
+def test_a_retry_the_broker_refused_is_handed_to_the_relay(make_row, monkeypatch):
+    """Redis went away just as Retries enqueued the retry: the row must not
+    wait for the stale rule (found by the Redis-restart fault scenario)."""
+    row = make_row(created_at=ago(GRACE + 60), enqueued_at=ago(1), attempts=2)
+    broker = dramatiq.get_broker()
+    message = MessageProxy(
+        Message(queue_name="email", actor_name="send_email", args=(row.pk,), kwargs={}, options={})
+    )
+
+    def refused(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(broker, "enqueue", refused)
+    with pytest.raises(redis.ConnectionError):
+        OutboxRetries().after_process_message(broker, message, exception=RuntimeError("451"))
+    monkeypatch.undo()
+
+    row.refresh_from_db()
+    assert row.enqueued_at is None
+    assert relay_once() == 1
+    assert queued_ids("email") == [row.pk]
+
+
+def test_a_broker_outage_is_logged_once_per_worker_not_per_consumer_and_second(caplog):
+    from messaging.middleware import BrokerOutageLog
+
+    outage = BrokerOutageLog()
+    consumers = [logging.getLogger(f"dramatiq.worker.ConsumerThread({q})") for q in ("a", "a.DQ")]
+    for consumer in consumers:
+        consumer.addFilter(outage)
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(5):  # a second of outage after another, from each consumer
+                for consumer in consumers:
+                    consumer.critical("Consumer encountered a connection error: %s", "refused")
+                    consumer.info("Restarting consumer in %0.2f seconds.", 1.0)
+            outage.broker_up()
+            consumers[0].critical(
+                "Consumer encountered an unexpected error.",
+                exc_info=(KeyError, KeyError("a bug"), None),
+            )  # not an outage: kept as is
+    finally:
+        for consumer in consumers:
+            consumer.removeFilter(outage)
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines[0] == (
+        "WARNING",
+        "broker state=down (Consumer encountered a connection error: refused);"
+        " logged once per outage",
+    )
+    assert lines[1:] == [
+        ("WARNING", "broker state=up"),
+        ("CRITICAL", "Consumer encountered an unexpected error."),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_lost_connection_the_relay_sends_the_pending_rows_again(make_row, settings):
+    """The worker's consumers dropped the retries they held (Redis restarted):
+    on the pass that finds the broker back, pending rows are relayed."""
+    from messaging.middleware import outage_log
+
+    settings.OUTBOX_RELAY_INTERVAL_SECONDS = 0.1
+    waiting = make_row(created_at=ago(GRACE + 60), enqueued_at=ago(2), attempts=3)
+    outage_log.down = True  # a consumer logged the outage
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.relay_forever, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: queued_ids("email") == [waiting.pk], timeout=10)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert outage_log.down is False

@@ -47,7 +47,7 @@ def test_actors_retry_with_the_configured_backoff():
         assert actor.options["min_backoff"] == settings.OUTBOX_MIN_BACKOFF_MS
         assert actor.options["max_backoff"] == settings.OUTBOX_MAX_BACKOFF_MS
         assert actor.options["max_backoff"] < settings.OUTBOX_STALE_SECONDS * 1000
-    assert "dramatiq.middleware.Retries" in settings.DRAMATIQ_BROKER["MIDDLEWARE"]
+    assert "messaging.middleware.OutboxRetries" in settings.DRAMATIQ_BROKER["MIDDLEWARE"]
     assert "dramatiq.middleware.CurrentMessage" in settings.DRAMATIQ_BROKER["MIDDLEWARE"]
 
 
