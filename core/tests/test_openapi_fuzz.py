@@ -170,9 +170,7 @@ def test_openapi_document_is_served_with_every_path(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     paths = response.json()["paths"]
-    assert set(paths) == {*HEALTH, *POSTS, *AUTH_POSTS} | {
-        label.split()[1] for label in AUTHED
-    }
+    assert set(paths) == {*HEALTH, *POSTS, *AUTH_POSTS} | {label.split()[1] for label in AUTHED}
     assert {f"{method.upper()} {path}" for path in paths for method in paths[path]} == OPERATIONS
 
 
