@@ -12,7 +12,7 @@ ends an attempt as a socket timeout, not by an interrupt.
 """
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 
 
@@ -27,7 +27,7 @@ def longest_backoff_ms() -> int:
 
 @register("messaging")
 def check_outbox_timings(app_configs=None, **kwargs) -> list:
-    problems = []
+    problems: list[CheckMessage] = []
     backoff_s = longest_backoff_ms() / 1000
     if backoff_s >= settings.OUTBOX_STALE_SECONDS:
         problems.append(

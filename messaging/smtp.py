@@ -92,7 +92,7 @@ class EmailBackend(DjangoEmailBackend):
     def ssl_context(self) -> ssl.SSLContext:
         """Verifying context (hostname and chain) that trusts EMAIL_SSL_CAFILE if set."""
         context = ssl.create_default_context(cafile=self.ssl_cafile)
-        if self.ssl_certfile or self.ssl_keyfile:
+        if self.ssl_certfile:  # a client certificate (EMAIL_SSL_CERTFILE, _KEYFILE)
             context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
         return context
 
@@ -105,13 +105,15 @@ class EmailBackend(DjangoEmailBackend):
             email_message.extra_headers["Message-ID"] = make_msgid(domain=domain)
         addresses = [email_message.from_email, *email_message.recipients()]
         if not any(_needs_smtputf8(a) for a in addresses):
-            return super()._send(email_message)
+            return super()._send(email_message)  # type: ignore[misc]  # not in django-stubs
         return self._send_smtputf8(email_message)
 
     def _send_smtputf8(self, email_message) -> bool:
         """Send with the SMTPUTF8 extension: raw UTF-8 envelope and address headers."""
-        self.connection.ehlo_or_helo_if_needed()
-        if not self.connection.has_extn("smtputf8"):
+        connection = self.connection
+        assert connection is not None  # send_messages opened it
+        connection.ehlo_or_helo_if_needed()
+        if not connection.has_extn("smtputf8"):
             raise PermanentDeliveryError(
                 f"the mail server {self.host}:{self.port} does not offer SMTPUTF8, so it cannot"
                 f" take the internationalised address(es) {email_message.recipients()}"
@@ -123,7 +125,7 @@ class EmailBackend(DjangoEmailBackend):
                 Message.__setitem__(message, name, ", ".join(values))  # not RFC 2047-encoded
         out = io.BytesIO()
         BytesGenerator(out, mangle_from_=False, policy=UTF8_POLICY).flatten(message)
-        self.connection.sendmail(
+        connection.sendmail(
             _envelope(email_message.from_email),
             [_envelope(a) for a in email_message.recipients()],
             out.getvalue(),
