@@ -473,6 +473,9 @@ def summarize(
     return lines, checks, figures
 
 
+MIN_GATED_SAMPLES = 40  # the p95 of 40 is the 38th: one outlier cannot decide it
+
+
 def login_p95_check(args, login, rows: list[Row]) -> Check:
     """Returning users' password logins: Locust's p95 under the same bound as signup."""
     if login is None or login.count == 0:
@@ -483,6 +486,10 @@ def login_p95_check(args, login, rows: list[Row]) -> Check:
         f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
         f" limit {args.p95_limit:g} ms"
     )
+    if len(exact) < MIN_GATED_SAMPLES:
+        # A p95 of a handful of requests is their maximum: one slow login would
+        # fail the run. Reported, gated once there are enough (longer runs).
+        return Check("login p95", True, f"{detail}; only {len(exact)} logins: reported, not gated")
     return Check("login p95", login.p95 < args.p95_limit, detail)
 
 
