@@ -29,11 +29,8 @@ EXPECTED = {
     ],
     "POST /api/v1/auth/code": [
         "BEGIN",
-        "SELECT signup_addresslimit FOR UPDATE",
-        "SAVEPOINT",
-        "INSERT signup_addresslimit",
-        "RELEASE SAVEPOINT",
-        "DELETE signup_addresscounter (wrong codes: the count restarts)",
+        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (lock-or-create, signup.limits)",
+        "UPDATE signup_addresslimit SET asks, recent, failures = 0 (the count restarts)",
         "SELECT signup_user by Lower(email)",
         "INSERT messaging_outbox",
         "COMMIT",
@@ -41,7 +38,7 @@ EXPECTED = {
     ],
     "POST /api/v1/auth/code/verify": [
         "BEGIN",
-        "SELECT signup_addresscounter FOR UPDATE (wrong codes)",
+        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (the wrong-code count)",
         "SELECT signup_user by Lower(email)",
         "SELECT signup_verificationcode FOR UPDATE (latest live)",
         "UPDATE signup_verificationcode SET used_at",
