@@ -20,7 +20,7 @@ from django.utils import timezone
 from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup import attempts
-from signup.codes import code_matches
+from signup.codes import NO_CODE_HASH, code_matches
 from signup.limits import (
     LimitResult,
     address_attempt_failed,
@@ -43,9 +43,6 @@ REACTIVATED_NOTICE = "accounts.reactivated.notify"
 
 INVALID_CREDENTIALS = "Invalid email or password."
 INVALID_CODE = "Invalid or expired code."
-# Any well-formed HMAC: compared against when there is no live code, so an
-# unknown address costs the same HMAC and comparison as a known one.
-_NO_CODE_HASH = "0" * 64
 
 
 class CodeOutcome(enum.Enum):
@@ -192,7 +189,7 @@ def account_code_check(
     live = row is not None and row.expires_at > now
     matched = code_matches(
         code,
-        row.code_hash if row is not None and live else _NO_CODE_HASH,
+        row.code_hash if row is not None and live else NO_CODE_HASH,
         user_id=user.pk if user else 0,
         purpose=purpose,
     )

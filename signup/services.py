@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.breaker import BreakerOpenError, broker_breaker
 from core.broker import BROKER_ERRORS
 from messaging.outbox import outbox_add_on_commit
-from signup.codes import code_generate, code_hash, code_matches
+from signup.codes import NO_CODE_HASH, code_generate, code_hash, code_matches
 from signup.limits import (
     LimitResult,
     address_attempt_failed,
@@ -34,11 +34,6 @@ logger = logging.getLogger(__name__)
 VERIFICATION_EMAIL = "signup.verification"
 SIGNUP_NOTICE_EMAIL = "signup.attempt_notice"
 ANNOUNCE_NEW_USER = "announce_new_user"  # signup.notifications
-
-
-# Compared against when an address has no live code, so that verify does one
-# HMAC of the same length for every address (a match has odds of 2**-256).
-_NO_CODE_HASH = "0" * 64
 
 
 class VerifyOutcome(enum.Enum):
@@ -161,7 +156,7 @@ def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
     row = live_code_for_address(email=email, purpose=purpose)
     matched = code_matches(
         code,
-        row.code_hash if row is not None else _NO_CODE_HASH,
+        row.code_hash if row is not None else NO_CODE_HASH,
         user_id=row.user_id if row is not None else 0,
         purpose=purpose,
     )
