@@ -473,6 +473,15 @@ def summarize(
     return lines, checks, figures
 
 
+def p95_detail(stats, exact: list[float], limit: float) -> str:
+    """Locust's bucketed p95/p99 beside the exact ones, and the bound."""
+    return (
+        f"Locust p95 {stats.p95:.0f} ms, p99 {stats.p99:.0f} ms (exact p95"
+        f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
+        f" limit {limit:g} ms"
+    )
+
+
 MIN_GATED_SAMPLES = 40  # the p95 of 40 is the 38th: one outlier cannot decide it
 
 
@@ -481,11 +490,7 @@ def login_p95_check(args, login, rows: list[Row]) -> Check:
     if login is None or login.count == 0:
         return Check("login p95", False, "no login requests recorded (no --accounts?)")
     exact = sorted(r.ms for r in rows if r.type == "POST" and r.name == LOGIN)
-    detail = (
-        f"Locust p95 {login.p95:.0f} ms, p99 {login.p99:.0f} ms (exact p95"
-        f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
-        f" limit {args.p95_limit:g} ms"
-    )
+    detail = p95_detail(login, exact, args.p95_limit)
     if len(exact) < MIN_GATED_SAMPLES:
         # A p95 of a handful of requests is their maximum: one slow login would
         # fail the run. Reported, gated once there are enough (longer runs).
@@ -515,11 +520,7 @@ def p95_check(args, signup, rows: list[Row]) -> Check:
     if signup is None or signup.count == 0:
         return Check("signup p95", False, "no signup requests recorded")
     exact = sorted(r.ms for r in rows if r.type == "POST" and r.name == SIGNUP)
-    detail = (
-        f"Locust p95 {signup.p95:.0f} ms, p99 {signup.p99:.0f} ms (exact p95"
-        f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
-        f" limit {args.p95_limit:g} ms"
-    )
+    detail = p95_detail(signup, exact, args.p95_limit)
     if args.scenario == "spike":
         after = after_spike_p95(rows, spike_at=SPIKE["at"], seconds=SPIKE["seconds"])
         ok = after is not None and after < args.p95_limit
