@@ -25,6 +25,11 @@ from redis.retry import Retry
 
 RELAY_MARK = "outbox-relay-mark"  # a key (Redis) or durable queue (RabbitMQ) the relay owns
 WORKERS = "payshift-workers"  # Redis: worker process -> last check-in (ms)
+# Redis: the longest an idle consumer sleeps between fetches. Dramatiq backs
+# off up to the worker timeout (1 s): at a few signups a second the queue is
+# often empty, and the time to inbox had a p95 of 512 ms (issue 11). Capped,
+# an idle worker polls each queue at most 10 times a second.
+IDLE_POLL_MS = 100
 # What a broker call raises when the broker is away, on either broker.
 BROKER_ERRORS = (
     redis.RedisError,
@@ -55,8 +60,8 @@ class FastFailRedisBroker(RedisBroker):
         self._consumed: set[str] = set()
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
-        """A consumer; on a delay queue this process consumed before, first
-        give back the retries it held.
+        """A consumer that idles at most IDLE_POLL_MS; on a delay queue this
+        process consumed before, first give back the retries it held.
 
         A worker fetches each delayed message (a retry waiting for its
         backoff) at once and holds it in memory until its time, its id in
@@ -72,7 +77,7 @@ class FastFailRedisBroker(RedisBroker):
         if queue_name.endswith(".DQ") and queue_name in self._consumed:
             self.requeue_held(queue_name)
         self._consumed.add(queue_name)
-        return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
+        return super().consume(queue_name, prefetch=prefetch, timeout=min(timeout, IDLE_POLL_MS))
 
     def requeue_held(self, queue_name: str) -> int:
         """Put back on queue_name the messages this broker instance fetched from it."""

@@ -26,7 +26,7 @@ from dramatiq.middleware import TimeLimitExceeded
 
 from messaging.kinds import kind_get
 from messaging.models import Notification, Outbox
-from messaging.smtp import describe_error, permanent_error
+from messaging.smtp import describe_error, permanent_error, send_message
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -132,7 +132,8 @@ def _run_claimed(row: Outbox, job, *, final_attempt: bool) -> None:
 
 
 def email_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
-    """Build and send the row's email through Django's email backend (SMTP)."""
+    """Build and send the row's email through Django's email backend (SMTP),
+    on the connection this worker thread keeps (messaging.smtp.send_message)."""
     row = outbox_claim(outbox_id=outbox_id)
     if row is None:
         return
@@ -140,7 +141,7 @@ def email_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
     def send(row: Outbox) -> None:
         message = kind_get(row.kind).handler(row.user)
         if message is not None:
-            message.send(fail_silently=False)
+            send_message(message)
 
     _run_claimed(row, send, final_attempt=final_attempt)
 

@@ -48,7 +48,13 @@ class SinkHandler:
         self.rcpt_reply: str | None = None
         self.stall_seconds = 0.0
         self.stalled = 0  # DATA answers held back
+        self.sessions = 0  # EHLOs: SMTP sessions clients opened
         self._lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname  # aiosmtpd leaves this to a handler's EHLO hook
+        self.sessions += 1
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.rcpt_reply:
