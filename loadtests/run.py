@@ -105,6 +105,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--mail-wait", type=float, default=30.0, help="seconds for mail after load")
     parser.add_argument("--results", type=Path, help="default results/load/<scenario>")
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="when only latency checks fail, run once more and let that run decide (CI)",
+    )
     args = parser.parse_args(argv)
     factor = SPIKE["factor"] if args.scenario == "spike" else 1.0
     if args.rate is None:
@@ -215,8 +220,31 @@ def pct3(values: list[float]) -> str:
     return "/".join(f"{percentile(values, p):.1f}" for p in (50, 95, 99))
 
 
+# Checks a burst of noise on a shared machine can fail; never the delivery ones.
+LATENCY_CHECKS = frozenset(
+    {"signup p95", "login p95", "time to inbox p95", "offered rate delivered"}
+)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when every check passes; 1 when one fails; 2 when setup failed.
+
+    --confirm: if only latency checks failed, the same run once more (its
+    files beside the first's, "-confirm"), and that run decides. Both
+    summaries are printed; a slowed path fails both.
+    """
     args = parse_args(argv)
+    code, checks = run_once(args)
+    failed = {c.name for c in checks if not c.ok}
+    if code == 1 and args.confirm and failed <= LATENCY_CHECKS:
+        print(f"\nonly latency checks failed ({', '.join(sorted(failed))}): measuring once more")
+        args.results = args.results.with_name(args.results.name + "-confirm")
+        code, checks = run_once(args)
+    return code
+
+
+def run_once(args: argparse.Namespace) -> tuple[int, list[Check]]:
+    """One load run: start the stack, run Locust, check, write the summary."""
     results: Path = args.results
     clean(results)
     locust_bin()  # fail before starting anything
@@ -248,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 stack.start()
             except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
                 print(f"setup failed: {exc} (logs in {results})", file=sys.stderr)
-                return 2
+                return 2, []
             warmed = stack.warm_up()
             if args.scenario in WITH_ACCOUNTS:
                 args.accounts = str(results / "accounts.json")
@@ -312,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         checks=[asdict(c) for c in checks],
     )  # fmt: skip
     (results / "summary.json").write_text(json.dumps(figures, indent=2, default=str))
-    return 0 if ok else 1
+    return (0 if ok else 1), checks
 
 
 def one_hash_ms() -> float:
