@@ -28,7 +28,8 @@ WORKERS = "payshift-workers"  # Redis: worker process -> last check-in (ms)
 # Redis: the longest an idle consumer sleeps between fetches. Dramatiq backs
 # off up to the worker timeout (1 s): at a few signups a second the queue is
 # often empty, and the time to inbox had a p95 of 512 ms (issue 11). Capped,
-# an idle worker polls each queue at most 10 times a second.
+# an idle worker polls each queue at most 10 times a second; not the delay
+# queues (retries, nearly always empty), where a second later is harmless.
 IDLE_POLL_MS = 100
 # What a broker call raises when the broker is away, on either broker.
 BROKER_ERRORS = (
@@ -77,7 +78,9 @@ class FastFailRedisBroker(RedisBroker):
         if queue_name.endswith(".DQ") and queue_name in self._consumed:
             self.requeue_held(queue_name)
         self._consumed.add(queue_name)
-        return super().consume(queue_name, prefetch=prefetch, timeout=min(timeout, IDLE_POLL_MS))
+        if not queue_name.endswith(".DQ"):
+            timeout = min(timeout, IDLE_POLL_MS)
+        return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
 
     def requeue_held(self, queue_name: str) -> int:
         """Put back on queue_name the messages this broker instance fetched from it."""
