@@ -20,6 +20,7 @@ import redis
 from django.conf import settings
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -31,10 +32,15 @@ WORKERS = "payshift-workers"  # Redis: worker process -> last check-in (ms)
 # an idle worker polls each queue at most 10 times a second; not the delay
 # queues (retries, nearly always empty), where a second later is harmless.
 IDLE_POLL_MS = 100
-# What a broker call raises when the broker is away, on either broker.
+# What a broker call raises when the broker is away, on either broker. pika's
+# connection workflow errors are not AMQPErrors: a RabbitMQ that accepts the
+# connection and never answers raises AMQPConnectorStackTimeout, which once
+# went past the breaker (every signup waited for it) and left its rows
+# stamped as enqueued.
 BROKER_ERRORS = (
     redis.RedisError,
     pika.exceptions.AMQPError,
+    AMQPConnectorException,
     dramatiq.errors.BrokerError,
     OSError,
 )
@@ -169,6 +175,8 @@ def fast_fail_amqp_url(url: str) -> str:
         "connection_attempts": "1",
         "retry_delay": "0",
         "socket_timeout": str(settings.REDIS_CONNECT_TIMEOUT),
+        # The whole connect + AMQP handshake (pika's default: 15 s).
+        "stack_timeout": str(2 * settings.REDIS_CONNECT_TIMEOUT),
         "blocked_connection_timeout": str(settings.REDIS_SOCKET_TIMEOUT * 5),
     }.items():
         query.setdefault(key, value)

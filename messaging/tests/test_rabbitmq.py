@@ -5,6 +5,7 @@ End to end (web, worker, every email once) on RabbitMQ: `tox -e rabbitmq`.
 """
 
 import os
+import socket
 import time
 import uuid
 
@@ -78,4 +79,23 @@ def test_a_down_broker_fails_fast_with_a_broker_error():
     message = dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
     with pytest.raises(BROKER_ERRORS):
         down.enqueue(message)
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_broker_that_accepts_but_never_answers_fails_fast_with_a_broker_error():
+    """As RabbitMQ can while it stops: the connection is accepted, the AMQP
+    handshake never answered. pika's default handshake timeout is 15 s, and
+    its error is not an AMQPError: it must still be a broker error (the
+    breaker opens) and come within the fail-fast bound."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        broker = FastFailRabbitmqBroker(url=f"amqp://guest:guest@127.0.0.1:{port}/%2F")
+        broker.queues.add("q")  # declared already: the enqueue goes straight to publishing
+        message = dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+        started = time.monotonic()
+        with pytest.raises(BROKER_ERRORS):
+            broker.enqueue(message)
+        with pytest.raises(BROKER_ERRORS):
+            broker.ping()
+
     assert time.monotonic() - started < 2.0
