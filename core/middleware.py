@@ -1,9 +1,12 @@
-"""Every answer under /api/ is JSON, including Django's own 404, 405 and 500."""
+"""Every answer under /api/ is JSON, including Django's own 404, 405 and 500;
+and X-Forwarded-Proto is believed only from a trusted proxy."""
 
 import json
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+
+from core.throttles import trusted_proxy
 
 API_PREFIX = "/api/"
 CODES = {
@@ -40,3 +43,23 @@ class ApiJsonErrorsMiddleware:
                     json_response[header] = response[header]
             return json_response
         return response
+
+
+class ForwardedProtoFromProxiesMiddleware:
+    """Drop X-Forwarded-Proto unless the peer is a trusted proxy (TRUSTED_PROXY_IPS).
+
+    Django's SECURE_PROXY_SSL_HEADER (set with TRUSTED_PROXY_COUNT) believes
+    the header from anyone: a client that reaches gunicorn directly could
+    make a plain-HTTP request count as HTTPS (no SSL redirect, secure-only
+    cookies set over HTTP). First in MIDDLEWARE, before SecurityMiddleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not trusted_proxy(
+            request.META.get("REMOTE_ADDR", "")
+        ):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)

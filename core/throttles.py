@@ -38,7 +38,8 @@ def proxy_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def _trusted(address: str) -> bool:
+def trusted_proxy(address: str) -> bool:
+    """True for a peer whose forwarded headers are believed (TRUSTED_PROXY_IPS)."""
     entries = tuple(settings.TRUSTED_PROXY_IPS) or DEFAULT_PROXY_NETWORKS
     try:
         ip = ipaddress.ip_address(address.strip())
@@ -61,12 +62,12 @@ def client_ip(request: HttpRequest) -> str:
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     limit = settings.TRUSTED_PROXY_COUNT or (len(hops) if settings.TRUSTED_PROXY_IPS else 0)
-    if limit <= 0 or not hops or not _trusted(peer):
+    if limit <= 0 or not hops or not trusted_proxy(peer):
         return peer
     client = peer
     for hop in reversed(hops[-limit:]):
         client = hop
-        if not _trusted(hop):
+        if not trusted_proxy(hop):
             break
     return client
 

@@ -4,6 +4,7 @@ that reaches gunicorn directly."""
 
 from django.test import RequestFactory
 
+from core.middleware import ForwardedProtoFromProxiesMiddleware
 from core.throttles import client_ip
 
 
@@ -46,3 +47,23 @@ def test_no_forwarded_header_is_read_without_proxies_configured(settings):
     settings.TRUSTED_PROXY_COUNT = 0
     settings.TRUSTED_PROXY_IPS = []
     assert client_ip(request("127.0.0.1", "203.0.113.7")) == "127.0.0.1"
+
+
+def secure_as_seen(settings, peer: str) -> bool:
+    """request.is_secure() behind ForwardedProtoFromProxiesMiddleware, for a
+    plain-HTTP request that claims X-Forwarded-Proto: https."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    seen = []
+    middleware = ForwardedProtoFromProxiesMiddleware(lambda r: seen.append(r.is_secure()))
+    middleware(RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_PROTO="https"))
+    return seen[0]
+
+
+def test_https_is_believed_from_a_trusted_proxy_only(settings):
+    settings.TRUSTED_PROXY_IPS = ["10.0.0.0/24"]
+    assert secure_as_seen(settings, "10.0.0.5") is True
+    assert secure_as_seen(settings, "203.0.113.50") is False
+
+
+def test_the_header_check_is_first_in_the_middleware(settings):
+    assert settings.MIDDLEWARE[0] == "core.middleware.ForwardedProtoFromProxiesMiddleware"
