@@ -12,9 +12,9 @@ classes of one endpoint it prints the AUC: the chance that a random request
 of one class took longer than one of the other (0.5: indistinguishable;
 reported as max(AUC, 1 - AUC)). Target (issue 8): below 0.6 for every pair.
 
-Classes: signup of a new / unverified / verified address; resend and verify
-(wrong code) for an unverified (holding a live code) / verified / unknown
-address. It writes rows: point DATABASE_URL at a scratch database.
+Classes: signup of a new / unverified / verified address; resend, verify
+(wrong code), login code and password reset for an unverified (holding a
+live code) / verified / unknown address. It writes rows: point DATABASE_URL at a scratch database.
 """
 
 import argparse
@@ -33,6 +33,8 @@ ENDPOINTS = {
     "signup": ("/api/v1/signup", ("new", "unverified", "verified")),
     "resend": ("/api/v1/signup/resend", ("unverified", "verified", "unknown")),
     "verify": ("/api/v1/signup/verify", ("unverified", "verified", "unknown")),
+    "code": ("/api/v1/auth/code", ("unverified", "verified", "unknown")),
+    "reset": ("/api/v1/auth/password/reset", ("unverified", "verified", "unknown")),
 }
 
 

@@ -118,12 +118,23 @@ def email_code_resend(*, email: str) -> LimitResult:
 def _resend_enqueue(email: str, *, send: bool) -> None:
     from signup.tasks import resend_code  # signup.tasks imports this module
 
+    enqueue_or_inline(
+        lambda: resend_code.send(email, send),
+        inline=lambda: email_code_resend_dispatch(email=email),
+        send=send,
+    )
+
+
+def enqueue_or_inline(enqueue: Callable[[], object], *, inline: Callable[[], None], send: bool):
+    """Enqueue a job that decides in the worker; if the broker is down (fails
+    fast, or the breaker is open), do the job's work here instead when it
+    has any (send): only then does the timing differ."""
     try:
-        broker_breaker.call(lambda: resend_code.send(email, send), errors=BROKER_ERRORS)
+        broker_breaker.call(enqueue, errors=BROKER_ERRORS)
     except (BreakerOpenError, *BROKER_ERRORS) as exc:
-        logger.warning("resend outcome=inline reason=%s", type(exc).__name__)
+        logger.warning("enqueue job=inline reason=%s", type(exc).__name__)
         if send:
-            email_code_resend_dispatch(email=email)
+            inline()
 
 
 @transaction.atomic

@@ -4,7 +4,6 @@ to their purpose, one 400, 429 after 5 wrong codes (per address, known or not)."
 import pytest
 from django.conf import settings
 
-from messaging.models import Outbox
 from signup.accounts import LOGIN_CODE_EMAIL, RESET_CODE_EMAIL
 from signup.models import AccessToken, User
 from signup.tests.accounts_helpers import (
@@ -25,7 +24,7 @@ from signup.tests.accounts_helpers import (
     verified_user,
     wrong,
 )
-from signup.tests.conftest import VERIFY, issue_code, make_user
+from signup.tests.conftest import VERIFY, issue_code, make_user, outbox_kinds
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +63,7 @@ def test_202_for_any_address_and_a_code_only_to_an_eligible_account(
 
     assert response.status_code == 202
     assert response.json() == {"status": "code_sent", "email": "Ada@example.com"}
-    assert list(Outbox.objects.values_list("kind", flat=True)) == ([kind] if queued else [])
+    assert outbox_kinds() == ([kind] if queued else [])
 
 
 @pytest.mark.parametrize("path", [CODE, RESET])
