@@ -21,19 +21,16 @@ import pytest
 
 from loadtests.faults.harness import backlog_recovery, between, get_json, other_answers, p95
 
-pytestmark = [
-    pytest.mark.timeout(900),
-    # Opt-in (FAULTS_RABBITMQ=1), not in CI yet: in the first CI run both
-    # failed for real. The outage: signup p95 272 ms while RabbitMQ was
-    # stopping (a connection attempt to a node in stop_app can wait for the
-    # socket timeout, and Dramatiq's RabbitMQ enqueue tries 6 times before the
-    # breaker opens). The SIGKILL: one address mailed twice, the first copy
-    # more than a second before the kill (the dead worker's claim was taken
-    # over 20 s later by the relay). Both are open in issue 11's note.
-    pytest.mark.skipif(
-        os.environ.get("FAULTS_RABBITMQ") != "1", reason="RabbitMQ faults: FAULTS_RABBITMQ=1"
-    ),
-]
+pytestmark = pytest.mark.timeout(900)
+# The SIGKILL scenario is opt-in (FAULTS_RABBITMQ=1): in one CI run it mailed
+# one address twice, the first copy more than a second before the kill (the
+# dead worker's claim was taken over 20 s later by the relay); not explained,
+# and green in the 3 runs since (issue 11's note). The outage scenario is in
+# CI: its p95 of 272 ms had a cause, fixed (core.broker: pika's handshake
+# timeout was not a broker error, so the breaker never opened).
+opt_in = pytest.mark.skipif(
+    os.environ.get("FAULTS_RABBITMQ") != "1", reason="RabbitMQ SIGKILL: FAULTS_RABBITMQ=1"
+)
 
 URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RATE = 8.0
@@ -87,6 +84,7 @@ def test_rabbitmq_outage_signups_answer_and_every_email_arrives(scenario, rabbit
     assert o.duplicates == 0
 
 
+@opt_in
 def test_rabbitmq_killed_worker_loses_no_email(scenario):
     env = {
         "OUTBOX_CLAIM_TIMEOUT_SECONDS": CLAIM_S,
