@@ -52,7 +52,7 @@ def rabbitmq_app():
 
 
 def test_rabbitmq_outage_signups_answer_and_every_email_arrives(scenario, rabbitmq_app):
-    s = scenario("9 RabbitMQ outage 30 s", broker_url=URL)
+    s = scenario("11 RabbitMQ outage 30 s", broker_url=URL)
     load = s.load(rate=RATE)
     time.sleep(10)
 
