@@ -31,7 +31,7 @@ EXPECTED = {
         "BEGIN",
         "INSERT signup_addresslimit ON CONFLICT ... RETURNING (lock-or-create, signup.limits)",
         "UPDATE signup_addresslimit SET asks, recent, failures = 0 (the count restarts)",
-        # then one enqueue (signup.tasks.account_code): the worker looks the
+        # then one enqueue (signup.tasks.resend_code): the worker looks the
         # account up, so known and unknown addresses cost the request the same
         "COMMIT",
     ],

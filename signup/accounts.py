@@ -25,11 +25,10 @@ from signup.limits import (
     LimitResult,
     address_attempt_failed,
     address_attempts_begin,
-    address_code_ask,
 )
 from signup.models import AccessToken, Profile, User, VerificationCode
 from signup.selectors import user_by_email
-from signup.services import enqueue_or_inline
+from signup.services import code_email_register, code_email_request
 from signup.tokens import token_issue, user_tokens_revoke
 
 logger = logging.getLogger(__name__)
@@ -114,34 +113,6 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
 # --- emailed codes: login and reset ------------------------------------------------------
 
 
-@transaction.atomic
-def _code_request(*, email: str, purpose: str) -> LimitResult:
-    """Record a code request; a worker emails the code if the account is eligible.
-
-    The limits are signup.limits' for this purpose (the same as resend's):
-    the 429 depends only on earlier requests for this address; an answered
-    request restarts the purpose's wrong-code count for the address, known or
-    not; the hourly code limit holds an email back silently. Whether the
-    address has an eligible account is decided by the worker
-    (signup.tasks.account_code), so the request runs the same statements and
-    one enqueue for every address: looking the account up here and writing
-    its outbox row only when eligible made the answer ~2 ms slower for
-    accounts that exist (the oracle resend had, issue 8 point 3).
-    """
-    limit = address_code_ask(email=email, purpose=purpose)  # resets the wrong-code count
-    if limit.allowed:
-        # Enqueued even when the hourly limit holds the email back: the
-        # enqueue must not tell them apart.
-        from signup.tasks import account_code  # signup.tasks imports the services
-
-        enqueue_or_inline(
-            lambda: account_code.send(email, purpose, limit.send),
-            inline=lambda: account_code_dispatch(email=email, purpose=purpose),
-            send=limit.send,
-        )
-    return limit
-
-
 def _can_log_in(user: User) -> bool:
     return user.is_active and user.is_verified
 
@@ -150,35 +121,19 @@ def _can_reset(user: User) -> bool:
     return user.is_active
 
 
-# purpose -> (the email's kind, who may get it)
-CODE_EMAILS: dict[str, tuple[str, Callable[[User], bool]]] = {
-    VerificationCode.Purpose.LOGIN: (LOGIN_CODE_EMAIL, _can_log_in),
-    VerificationCode.Purpose.RESET: (RESET_CODE_EMAIL, _can_reset),
-}
-
-
-@transaction.atomic
-def account_code_dispatch(*, email: str, purpose: str) -> None:
-    """Queue the purpose's code email if email has an eligible account.
-
-    Runs in the worker (signup.tasks.account_code), after the request's
-    limits let the request through.
-    """
-    kind, eligible = CODE_EMAILS[purpose]
-    user = user_by_email(email=email)
-    if user is not None and eligible(user):
-        outbox_add_on_commit(user=user, kinds=[kind])
-        logger.info("code-request user=%s purpose=%s outcome=queued", user.pk, purpose)
+code_email_register(VerificationCode.Purpose.LOGIN, kind=LOGIN_CODE_EMAIL, eligible=_can_log_in)
+code_email_register(VerificationCode.Purpose.RESET, kind=RESET_CODE_EMAIL, eligible=_can_reset)
 
 
 def login_code_request(*, email: str) -> LimitResult:
-    """A login code by email, to a verified, active account only."""
-    return _code_request(email=email, purpose=VerificationCode.Purpose.LOGIN)
+    """A login code by email, to a verified, active account only (decided by
+    the worker: the request does the same work for every address)."""
+    return code_email_request(email=email, purpose=VerificationCode.Purpose.LOGIN)
 
 
 def password_reset_request(*, email: str) -> LimitResult:
-    """A reset code by email, to an active account only."""
-    return _code_request(email=email, purpose=VerificationCode.Purpose.RESET)
+    """A reset code by email, to an active account only (decided by the worker)."""
+    return code_email_request(email=email, purpose=VerificationCode.Purpose.RESET)
 
 
 @transaction.atomic(savepoint=False)

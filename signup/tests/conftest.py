@@ -41,8 +41,8 @@ def issue_code(user: User) -> str:
 
 
 def run_queued_resends() -> int:
-    """Do what a worker does with the jobs waiting in the real broker's signup
-    queue (signup.tasks: resend_code, account_code); returns how many ran."""
+    """Do what a worker does with the code-request jobs waiting in the real
+    broker (signup.tasks.resend_code); returns how many ran."""
     import dramatiq
 
     from signup.tasks import resend_code
@@ -54,7 +54,7 @@ def run_queued_resends() -> int:
         for message in consumer:
             if message is None:
                 break
-            broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
+            resend_code.fn(*message.args, **message.kwargs)
             consumer.ack(message)
             ran += 1
     finally:
