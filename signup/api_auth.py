@@ -9,6 +9,7 @@ from core.throttles import ClientIPThrottle, client_ip
 from signup import accounts
 from signup.api import ERROR_HEADERS, RETRY_AFTER
 from signup.auth import bearer
+from signup.limits import LimitResult
 from signup.schemas import EmailIn
 from signup.schemas_accounts import (
     AUTHED_ERRORS,
@@ -37,14 +38,17 @@ def _token_out(raw: str) -> TokenOut:
     return TokenOut(access_token=raw, expires_in=settings.ACCESS_TOKEN_TTL_SECONDS)
 
 
-def _code_limited(retry_after: int) -> ApiError:
-    return ApiError(
-        429,
-        "rate_limited",
-        "A code was sent to this address recently. Check your inbox, "
-        f"or try again in {retry_after} seconds.",
-        headers={"Retry-After": str(retry_after)},
-    )
+def _code_answer(limit: LimitResult, email: str) -> Status:
+    """202 for a code request the address's limits let through, else 429."""
+    if not limit.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "A code was sent to this address recently. Check your inbox, "
+            f"or try again in {limit.retry_after} seconds.",
+            headers={"Retry-After": str(limit.retry_after)},
+        )
+    return Status(202, CodeSentOut(email=email))
 
 
 @router.post(
@@ -72,10 +76,7 @@ def login(request: HttpRequest, payload: LoginIn):
 )
 def code_request(request: HttpRequest, payload: EmailIn):
     """202 for any address; the code goes only to a verified, active account."""
-    limit = accounts.login_code_request(email=payload.email)
-    if not limit.allowed:
-        raise _code_limited(limit.retry_after)
-    return Status(202, CodeSentOut(email=payload.email))
+    return _code_answer(accounts.login_code_request(email=payload.email), payload.email)
 
 
 @router.post(
@@ -99,10 +100,7 @@ def code_verify(request: HttpRequest, payload: CodeVerifyIn):
 )
 def reset_request(request: HttpRequest, payload: EmailIn):
     """202 for any address; the code goes only to an active account."""
-    limit = accounts.password_reset_request(email=payload.email)
-    if not limit.allowed:
-        raise _code_limited(limit.retry_after)
-    return Status(202, CodeSentOut(email=payload.email))
+    return _code_answer(accounts.password_reset_request(email=payload.email), payload.email)
 
 
 @router.post(
