@@ -1,12 +1,12 @@
 """Can response time tell whether an account exists? AUC per pair of classes.
 
     DATABASE_URL=postgres://.../payshift_timing SECRET_KEY=... REDIS_URL=... \
-        python -m benchmarks.timing_oracle [-n 40] [--rounds 1]
+        python -m benchmarks.timing_oracle [-n 40] [--only login code-verify]
 
 Samples -n requests per class through the full Django stack (test client,
 middleware, ninja, service, PostgreSQL, on-commit enqueue into Redis) with
 the production hasher, every class interleaved in one random order (so
-machine noise hits all classes alike, docs: measuring.md), a fresh address
+machine noise hits all classes alike, ../shared/docs/measuring.md), a fresh address
 per request (no cooldown or attempt limit in the way). For each pair of
 classes of one endpoint it prints the AUC: the chance that a random request
 of one class took longer than one of the other (0.5: indistinguishable;
@@ -14,7 +14,10 @@ reported as max(AUC, 1 - AUC)). Target (issue 8): below 0.6 for every pair.
 
 Classes: signup of a new / unverified / verified address; resend, verify
 (wrong code), login code and password reset for an unverified (holding a
-live code) / verified / unknown address. It writes rows: point DATABASE_URL at a scratch database.
+live code) / verified / unknown address; password login (wrong password),
+code login and reset confirm (wrong code; both accounts hold a live code of
+that purpose) for an unverified / verified / unknown address. It writes
+rows: point DATABASE_URL at a scratch database.
 """
 
 import argparse
@@ -35,7 +38,12 @@ ENDPOINTS = {
     "verify": ("/api/v1/signup/verify", ("unverified", "verified", "unknown")),
     "code": ("/api/v1/auth/code", ("unverified", "verified", "unknown")),
     "reset": ("/api/v1/auth/password/reset", ("unverified", "verified", "unknown")),
+    "login": ("/api/v1/auth/login", ("unverified", "verified", "unknown")),
+    "code-verify": ("/api/v1/auth/code/verify", ("unverified", "verified", "unknown")),
+    "reset-confirm": ("/api/v1/auth/password/reset/confirm", ("unverified", "verified", "unknown")),
 }
+# The code each account holds, by endpoint (the signup's verification code otherwise).
+CODE_PURPOSE = {"code-verify": "login", "reset-confirm": "reset"}
 
 
 def p_value(value: float, n: int, m: int) -> float:
@@ -57,13 +65,20 @@ def main() -> None:
     parser.add_argument("-n", "--samples", type=int, default=40, help="requests per class")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--json", help="also write the raw samples and AUCs here")
+    parser.add_argument("--only", nargs="+", choices=list(ENDPOINTS), help="these endpoints only")
     args = parser.parse_args()
+    endpoints = {e: ENDPOINTS[e] for e in args.only} if args.only else ENDPOINTS
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     os.environ["RATE_LIMIT_PER_IP"] = "off"
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # Every wrong password comes from one client: the per-IP failure limit
+    # (its Redis work still runs for every class) must not turn them into 429s.
+    settings.LOGIN_FAILURES_PER_IP = 10**9
     logging.disable(logging.WARNING)  # 400s and queued-email lines would drown the table
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
@@ -79,41 +94,48 @@ def main() -> None:
     serial = itertools.count()
     password_hash = make_password(PASSWORD)
 
-    def address(kind: str) -> str:
+    def address(endpoint: str, kind: str) -> str:
         """An address of the given kind that no other request has touched."""
         email = f"t-{run}-{next(serial)}@example.com"
+        purpose = CODE_PURPOSE.get(endpoint, VerificationCode.Purpose.VERIFY_EMAIL)
         if kind == "unverified":
             user = User.objects.create(email=email, password=password_hash)
-            verification_code_issue(user=user, purpose=VerificationCode.Purpose.VERIFY_EMAIL)
+            verification_code_issue(user=user, purpose=purpose)
         elif kind == "verified":
-            User.objects.create(
+            user = User.objects.create(
                 email=email, password=password_hash, email_verified_at=timezone.now()
             )
+            if endpoint in CODE_PURPOSE:
+                verification_code_issue(user=user, purpose=purpose)
         return email
 
     def body(endpoint: str, email: str) -> str:
         if endpoint == "signup":
             return json.dumps({"email": email, "password": PASSWORD})
-        if endpoint == "verify":
+        if endpoint == "login":
+            return json.dumps({"email": email, "password": "wrong horse battery staple"})
+        if endpoint in ("verify", "code-verify"):
             return json.dumps({"email": email, "code": "000000"})
+        if endpoint == "reset-confirm":
+            return json.dumps({"email": email, "code": "000000", "password": "a new passphrase"})
         return json.dumps({"email": email})
 
     tasks = [
         (endpoint, kind)
-        for endpoint, (_, kinds) in ENDPOINTS.items()
+        for endpoint, (_, kinds) in endpoints.items()
         for kind in kinds
         for _ in range(args.samples)
     ]
     random.shuffle(tasks)
     # Accounts first, so the timed loop does nothing but requests.
-    prepared = [(endpoint, kind, address(kind)) for endpoint, kind in tasks]
+    prepared = [(endpoint, kind, address(endpoint, kind)) for endpoint, kind in tasks]
     samples: dict[tuple[str, str], list[float]] = {(e, k): [] for e, k in tasks}
     statuses: dict[tuple[str, str], set[int]] = {(e, k): set() for e, k in tasks}
 
     for _ in range(args.warmup):
-        for endpoint, (path, kinds) in ENDPOINTS.items():
+        for endpoint, (path, kinds) in endpoints.items():
             for kind in kinds:
-                payload = body(endpoint, address(kind))
+                payload = body(endpoint, address(endpoint, kind))
                 client.post(path, payload, content_type="application/json")
     for endpoint, kind, email in prepared:
         payload = body(endpoint, email)
@@ -124,20 +146,20 @@ def main() -> None:
         statuses[(endpoint, kind)].add(response.status_code)
 
     print(f"{args.samples} requests per class, interleaved; times in ms; AUC = max(p, 1 - p)")
-    print(f"{'endpoint':8} {'class':11} {'status':8} {'median':>7} {'p90':>7}")
-    for endpoint, (_, kinds) in ENDPOINTS.items():
+    print(f"{'endpoint':13} {'class':11} {'status':8} {'median':>7} {'p90':>7}")
+    for endpoint, (_, kinds) in endpoints.items():
         for kind in kinds:
             times = samples[(endpoint, kind)]
             cuts = statistics.quantiles(times, n=10)
             codes = ",".join(str(s) for s in sorted(statuses[(endpoint, kind)]))
             print(
-                f"{endpoint:8} {kind:11} {codes:8} {statistics.median(times):7.2f} {cuts[8]:7.2f}"
+                f"{endpoint:13} {kind:11} {codes:8} {statistics.median(times):7.2f} {cuts[8]:7.2f}"
             )
     print()
-    print(f"{'endpoint':8} {'pair':24} {'AUC':>5} {'p (same)':>8}")
+    print(f"{'endpoint':13} {'pair':24} {'AUC':>5} {'p (same)':>8}")
     worst = 0.0
     aucs = {}
-    for endpoint, (_, kinds) in ENDPOINTS.items():
+    for endpoint, (_, kinds) in endpoints.items():
         for a, b in itertools.combinations(kinds, 2):
             xs, ys = samples[(endpoint, a)], samples[(endpoint, b)]
             value = max(auc(xs, ys), 1 - auc(xs, ys))
@@ -145,7 +167,7 @@ def main() -> None:
             worst = max(worst, value)
             aucs[f"{endpoint} {a}/{b}"] = value
             flag = "" if value < 0.6 else "  >= 0.6"
-            print(f"{endpoint:8} {a + ' vs ' + b:24} {value:5.2f} {p:8.2f}{flag}")
+            print(f"{endpoint:13} {a + ' vs ' + b:24} {value:5.2f} {p:8.2f}{flag}")
     print(f"\nworst pair: {worst:.2f} (target < 0.6)")
     if args.json:
         with open(args.json, "w") as f:

@@ -111,11 +111,13 @@ if SILK_ENABLED:
     # Silk's login_required sends anonymous users to LOGIN_URL; the project's
     # only login page is the admin's (the default /accounts/login/ is a 404).
     LOGIN_URL = "admin:login"
-    # Silk never stores a request body (0 bytes kept): the API's bodies hold
-    # passwords and codes, and masking by key fails for a body Silk parses
-    # another way (a JSON body sent as a form, malformed JSON). Responses
-    # hold no secret. The keys below still mask headers and query strings.
+    # Silk never stores a request or answer body (0 bytes kept): the API's
+    # bodies hold passwords and codes, and masking by key fails for a body
+    # Silk parses another way (a JSON body sent as a form, malformed JSON);
+    # login and code answers hold access tokens. The keys below still mask
+    # headers and query strings.
     SILKY_MAX_REQUEST_BODY_SIZE = 0
+    SILKY_MAX_RESPONSE_BODY_SIZE = 0
     SILKY_SENSITIVE_KEYS = {
         *("username", "api", "token", "key", "secret", "password", "signature"),  # silk's
         "code",

@@ -20,15 +20,16 @@ from django.utils import timezone
 from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup import attempts
-from signup.codes import NO_CODE_HASH, code_matches
 from signup.limits import (
     LimitResult,
-    address_attempt_failed,
-    address_attempts_begin,
 )
 from signup.models import AccessToken, Profile, User, VerificationCode
-from signup.selectors import user_by_email
-from signup.services import code_email_register, code_email_request
+from signup.services import (
+    VerifyOutcome,
+    address_code_check,
+    code_email_register,
+    code_email_request,
+)
 from signup.tokens import token_issue, user_tokens_revoke
 
 logger = logging.getLogger(__name__)
@@ -142,39 +143,20 @@ def account_code_check(
 ) -> tuple[CodeOutcome, User | None]:
     """Match code against the address's live code of this purpose, and use it.
 
-    Equal work for any address: the counter, user and code queries and one
-    HMAC run whether or not an eligible account exists. Wrong codes are
-    counted per canonical address and purpose (known or not); past the
-    limit every code is refused until a new one is requested. Call inside
-    the transaction that acts on the result.
+    The same check, statements and equal work as verification
+    (services.address_code_check). Whether the account may still use the
+    code (active; verified for login) is asked only once the code matched:
+    a wrong code costs the same for every address. Call inside the
+    transaction that acts on the result.
     """
-    budget = address_attempts_begin(email=email, purpose=purpose)
-    if budget.exhausted:
+    checked = address_code_check(email=email, code=code, purpose=purpose)
+    if checked is VerifyOutcome.LOCKED:
         return CodeOutcome.LOCKED, None
-    user = user_by_email(email=email)
-    if user is not None and not eligible(user):
-        user = None
-    now = timezone.now()
-    row = (
-        VerificationCode.objects.select_for_update()
-        # user_id 0 (no such row) for no account: the same statement as for one.
-        .filter(user_id=user.pk if user else 0, purpose=purpose, used_at__isnull=True)
-        .order_by("-created_at")
-        .first()
-    )
-    live = row is not None and row.expires_at > now
-    matched = code_matches(
-        code,
-        row.code_hash if row is not None and live else NO_CODE_HASH,
-        user_id=user.pk if user else 0,
-        purpose=purpose,
-    )
-    if row is None or not (live and matched):
-        address_attempt_failed(budget)
-        logger.info("code-check purpose=%s outcome=invalid", purpose)
+    if isinstance(checked, VerifyOutcome):
         return CodeOutcome.INVALID, None
-    row.used_at = now
-    row.save(update_fields=["used_at"])
+    user = User.objects.get(pk=checked.user_id)
+    if not eligible(user):  # deactivated (or, for login, unverified) since it was sent
+        return CodeOutcome.INVALID, None
     return CodeOutcome.OK, user
 
 

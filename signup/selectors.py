@@ -1,5 +1,8 @@
 """Reads for the signup app; the API layer never builds querysets itself."""
 
+from datetime import datetime
+from typing import NamedTuple
+
 from django.db.models.functions import Lower
 
 from signup.addresses import address_key
@@ -24,17 +27,27 @@ def user_wallet(*, user_id: int) -> Wallet:
     return Wallet.objects.only("balance", "currency").get(user_id=user_id)
 
 
-def live_code_for_address(*, email: str, purpose: str) -> VerificationCode | None:
+class LiveCode(NamedTuple):
+    pk: int
+    user_id: int
+    code_hash: str
+    expires_at: datetime
+
+
+def live_code_for_address(*, email: str, purpose: str) -> LiveCode | None:
     """The newest unused code of purpose for email's account, its row locked.
 
     One query whether or not the address has an account (equal work in
-    verify); the user comes with it.
+    verify), and plain values, not model instances: building a code and a
+    user object only where a code exists cost a measurable ~0.1 ms that
+    told a live code apart (benchmarks.timing_oracle on a quiet machine).
     """
-    return (
+    found = (
         VerificationCode.objects.select_for_update(of=("self",))
-        .select_related("user")
         .alias(user_email_lower=Lower("user__email"))
         .filter(user_email_lower=address_key(email), purpose=purpose, used_at__isnull=True)
         .order_by("-created_at")
+        .values_list("pk", "user_id", "code_hash", "expires_at")
         .first()
     )
+    return LiveCode(*found) if found is not None else None

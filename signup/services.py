@@ -27,7 +27,7 @@ from signup.limits import (
     address_code_request,
 )
 from signup.models import Profile, User, VerificationCode, Wallet
-from signup.selectors import live_code_for_address, user_by_email
+from signup.selectors import LiveCode, live_code_for_address, user_by_email
 
 logger = logging.getLogger(__name__)
 
@@ -167,16 +167,17 @@ def code_email_dispatch(*, email: str, purpose: str) -> None:
         logger.info("code-request user=%s purpose=%s outcome=queued", user.pk, purpose)
 
 
-@transaction.atomic
-def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
-    """Check the address's live code; count wrong attempts per address; verify on a match.
+@transaction.atomic(savepoint=False)
+def address_code_check(*, email: str, code: str, purpose: str) -> LiveCode | VerifyOutcome:
+    """The address's live code of purpose if code matches it, else why not.
 
     Equal work for every address (docs/api.md): lock the address's attempt
-    count (created for unknown addresses too), one query for the live code,
-    one HMAC (against a stand-in hash when there is no code), and one UPDATE
-    of the count on any wrong answer.
+    count (created for unknown addresses too), one query for the live code
+    (plain values, see live_code_for_address), one HMAC (against a stand-in
+    hash when there is no code), and one UPDATE of the count on any wrong
+    answer. The 5th wrong answer kills the live code. The caller uses the
+    code (the row stays locked) in the same transaction.
     """
-    purpose = VerificationCode.Purpose.VERIFY_EMAIL
     budget = address_attempts_begin(email=email, purpose=purpose)
     if budget.exhausted:
         return VerifyOutcome.LOCKED
@@ -191,19 +192,30 @@ def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
     if row is None or row.expires_at <= now or not matched:
         address_attempt_failed(budget)
         if budget.failures + 1 >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
-            # The live code dies with the last allowed failure: a later resend
-            # resets the count but must not bring it back. One statement by
-            # address, for every address (0 rows where there is no code).
+            # The live code dies with the last allowed failure: a later
+            # request resets the count but must not bring it back. One
+            # statement by address, for every address (0 rows where none).
             codes_kill_for_address(email=email, purpose=purpose, now=now)
-        logger.info("verify outcome=wrong-code attempts=%s", budget.failures + 1)
+        logger.info(
+            "code-check purpose=%s outcome=invalid attempts=%s", purpose, budget.failures + 1
+        )
         return VerifyOutcome.INVALID
-    row.used_at = now
-    row.save(update_fields=["used_at"])
-    user = row.user
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-        user.save(update_fields=["email_verified_at"])
-    logger.info("verify user=%s outcome=verified", user.pk)
+    VerificationCode.objects.filter(pk=row.pk).update(used_at=now)  # locked: single use
+    return row
+
+
+@transaction.atomic
+def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
+    """Check the address's live verification code; verify its account on a match."""
+    checked = address_code_check(
+        email=email, code=code, purpose=VerificationCode.Purpose.VERIFY_EMAIL
+    )
+    if isinstance(checked, VerifyOutcome):
+        return checked
+    User.objects.filter(pk=checked.user_id, email_verified_at__isnull=True).update(
+        email_verified_at=timezone.now()
+    )
+    logger.info("verify user=%s outcome=verified", checked.user_id)
     return VerifyOutcome.VERIFIED
 
 

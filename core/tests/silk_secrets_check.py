@@ -4,6 +4,7 @@ settings are read at import). Not collected by the normal run (no test_ prefix).
 Issue 8, point 4: Silk stored passwords and codes: a JSON body sent as a form
 became one unmasked key, and malformed JSON was kept verbatim. Whatever the
 content type, no secret of a request body may reach any of Silk's tables.
+Nor may an answer's: login and code answers carry an access token.
 """
 
 import json
@@ -39,7 +40,14 @@ BODIES = [
     f"email=ada%40example.com&password={PASSWORD}&code={CODE}",
     f'--xyz\r\nContent-Disposition: form-data; name="password"\r\n\r\n{PASSWORD}\r\n--xyz--\r\n',
 ]
-PATHS = ["/api/v1/signup", "/api/v1/signup/verify", "/api/v1/signup/resend"]
+PATHS = [
+    "/api/v1/signup",
+    "/api/v1/signup/verify",
+    "/api/v1/signup/resend",
+    "/api/v1/auth/login",
+    "/api/v1/auth/code/verify",
+    "/api/v1/auth/password/reset/confirm",
+]
 
 
 def silk_values() -> list[tuple[str, str, str]]:
@@ -73,3 +81,21 @@ def test_no_body_secret_reaches_silk_whatever_the_content_type(client, settings)
     assert {202, 400, 415} <= statuses
     leaks = [(t, c, v[:300]) for t, c, v in silk_values() if any(s in v for s in SECRETS)]
     assert leaks == []
+
+
+def test_no_access_token_from_an_answer_reaches_silk(client, settings):
+    settings.RATE_LIMIT_PER_IP = "off"
+    make_user("ada@example.com", verified=True, password=PASSWORD)
+
+    response = client.post(
+        "/api/v1/auth/login",
+        {"email": "ada@example.com", "password": PASSWORD},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    token = response.json()["access_token"]
+    from silk.models import Request
+
+    assert Request.objects.filter(path="/api/v1/auth/login").exists()  # recorded, without it
+    assert [(t, c) for t, c, v in silk_values() if token in v] == []

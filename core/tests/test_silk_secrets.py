@@ -1,4 +1,4 @@
-"""Silk never stores a secret from a request body (issue 8, point 4).
+"""Silk never stores a secret from a request body (issue 8, point 4) nor an\nanswer's access token.
 
 Silk's settings are read at import, so the check (silk_secrets_check.py)
 runs in its own pytest process with SILK_ENABLED=1, on its own test database.
@@ -38,4 +38,4 @@ def test_silk_keeps_no_body_secret_in_its_own_process():
     )
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout
