@@ -38,9 +38,29 @@ EXPECTED = {
     "POST /api/v1/auth/code/verify": [
         "BEGIN",
         "INSERT signup_addresslimit ON CONFLICT ... RETURNING (the wrong-code count)",
-        "SELECT signup_user by Lower(email)",
-        "SELECT signup_verificationcode FOR UPDATE (latest live)",
+        "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE (as verify)",
         "UPDATE signup_verificationcode SET used_at",
+        "SELECT signup_user by id (the code matched: may the account still use it?)",
+        "DELETE signup_addresscounter (failed password logins)",
+        "INSERT signup_accesstoken",
+        "COMMIT",
+    ],
+    "POST /api/v1/auth/password/reset": [
+        "BEGIN",
+        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (lock-or-create, signup.limits)",
+        "UPDATE signup_addresslimit SET asks, recent, failures = 0 (the count restarts)",
+        # then one enqueue: the worker decides (as for the login code)
+        "COMMIT",
+    ],
+    "POST /api/v1/auth/password/reset/confirm": [
+        # the new password's Argon2id hash is made before the transaction
+        "BEGIN",
+        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (the wrong-code count)",
+        "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE (as verify)",
+        "UPDATE signup_verificationcode SET used_at",
+        "SELECT signup_user by id (the code matched: may the account still use it?)",
+        "UPDATE signup_user SET password",
+        "UPDATE signup_accesstoken SET revoked_at (every older token: one statement)",
         "DELETE signup_addresscounter (failed password logins)",
         "INSERT signup_accesstoken",
         "COMMIT",
@@ -103,6 +123,12 @@ def prepared(label: str, api, user, auth):
         code = verification_code_issue(user=user, purpose=VerificationCode.Purpose.LOGIN)
         body = {"email": user.email, "code": code}
         return lambda: api.post_json("/api/v1/auth/code/verify", body), 200
+    if label == "POST /api/v1/auth/password/reset":
+        return lambda: api.post_json("/api/v1/auth/password/reset", {"email": user.email}), 202
+    if label == "POST /api/v1/auth/password/reset/confirm":
+        code = verification_code_issue(user=user, purpose=VerificationCode.Purpose.RESET)
+        body = {"email": user.email, "code": code, "password": "a new long passphrase"}
+        return lambda: api.post_json("/api/v1/auth/password/reset/confirm", body), 200
     if label == "PATCH /api/v1/me":
         return lambda: api.patch(
             "/api/v1/me", '{"full_name": "N"}', "application/json", **auth

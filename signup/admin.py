@@ -8,6 +8,7 @@ ticking is_active: the action revokes tokens and tells the user and admins.
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -74,6 +75,7 @@ class UserAdmin(DjangoUserAdmin):
         "email_verified_at",
         "is_active",
         "access_tokens",
+        "messages",
     )
     actions = ["deactivate", "reactivate"]
     fieldsets = (
@@ -81,6 +83,7 @@ class UserAdmin(DjangoUserAdmin):
         ("Status", {"fields": ("is_active", "email_verified_at", "date_joined", "last_login")}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Access tokens", {"fields": ("access_tokens",)}),
+        ("Email and notifications", {"fields": ("messages",)}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
@@ -105,6 +108,15 @@ class UserAdmin(DjangoUserAdmin):
             ((pk, c, u or "-", e, r or "-") for pk, c, u, e, r in rows),
         )
         return format_html("<table>{}{}</table>", header, body)
+
+    @admin.display(description="rows")
+    def messages(self, obj: User) -> str:
+        """Links to the user's outbox rows (their emails and jobs) and notifications."""
+        links = (
+            (reverse(f"admin:messaging_{model}_changelist"), obj.pk, label)
+            for model, label in (("outbox", "outbox rows"), ("notification", "notifications"))
+        )
+        return format_html_join(" · ", '<a href="{}?user__id__exact={}">{}</a>', links)
 
     def get_inline_instances(self, request, obj=None):
         return super().get_inline_instances(request, obj) if obj else []

@@ -10,6 +10,7 @@ from core.bodies import NOT_JSON, NOT_JSON_TYPE, TOO_LARGE
 from core.errors import ApiError
 from core.throttles import ClientIPThrottle
 from signup import idempotency, services
+from signup.limits import LimitResult
 from signup.schemas import (
     ERROR_RESPONSES,
     EmailIn,
@@ -18,6 +19,19 @@ from signup.schemas import (
     VerifiedOut,
     VerifyIn,
 )
+
+
+def code_limit_check(limit: LimitResult) -> None:
+    """The 429 of every code request (resend, login code, reset) its limits hold back."""
+    if not limit.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "A code was asked for this address recently. Check your inbox, "
+            f"or try again in {limit.retry_after} seconds.",
+            headers={"Retry-After": str(limit.retry_after)},
+        )
+
 
 router = Router(tags=["signup"])
 
@@ -225,13 +239,5 @@ def verify(request: HttpRequest, payload: VerifyIn):
 def resend(request: HttpRequest, payload: EmailIn):
     """202 for any address; 429 within 60 s of the last resend of this address
     or past 5 in an hour (counted from resends only, for any address)."""
-    limit = services.email_code_resend(email=payload.email)
-    if not limit.allowed:
-        raise ApiError(
-            429,
-            "rate_limited",
-            "A code was asked for this address recently. Check your inbox, "
-            f"or try again in {limit.retry_after} seconds.",
-            headers={"Retry-After": str(limit.retry_after)},
-        )
+    code_limit_check(services.email_code_resend(email=payload.email))
     return Status(202, PendingOut(email=payload.email))

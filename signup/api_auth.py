@@ -4,10 +4,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from core.errors import ApiError
 from core.throttles import ClientIPThrottle, client_ip
 from signup import accounts
-from signup.api import ERROR_HEADERS, RETRY_AFTER
+from signup.api import ERROR_HEADERS, RETRY_AFTER, code_limit_check
 from signup.auth import bearer
 from signup.limits import LimitResult
 from signup.schemas import EmailIn
@@ -40,14 +39,7 @@ def _token_out(raw: str) -> TokenOut:
 
 def _code_answer(limit: LimitResult, email: str) -> Status:
     """202 for a code request the address's limits let through, else 429."""
-    if not limit.allowed:
-        raise ApiError(
-            429,
-            "rate_limited",
-            "A code was sent to this address recently. Check your inbox, "
-            f"or try again in {limit.retry_after} seconds.",
-            headers={"Retry-After": str(limit.retry_after)},
-        )
+    code_limit_check(limit)
     return Status(202, CodeSentOut(email=email))
 
 

@@ -22,7 +22,7 @@ from signup.selectors import user_wallet
 
 router = Router(tags=["me"], auth=bearer)
 
-BODY_ERRORS = {400: ApiErrorOut, 413: ApiErrorOut, 422: FieldErrorsOut}
+BODY_ERRORS = {400: ApiErrorOut, 413: ApiErrorOut, 415: ApiErrorOut, 422: FieldErrorsOut}
 MAX_ID = 2**63 - 1
 
 

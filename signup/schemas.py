@@ -61,6 +61,22 @@ POLICY_TEXT = (
 )
 
 
+def password_validated(value: str, *, user: "_Applicant") -> str:
+    """value if Django's password validators accept it, else a 422 field error.
+
+    Django's validator code is the error type (docs/api.md): the first rule
+    that failed; the message names every one.
+    """
+    try:
+        validate_password(value, user=user)
+    except DjangoValidationError as exc:
+        code = exc.error_list[0].code or "password_invalid"
+        raise PydanticCustomError(
+            code, "Choose a stronger password: {reason}", {"reason": " ".join(exc.messages)}
+        ) from None
+    return value
+
+
 class SignupIn(EmailIn):
     full_name: str = Field(
         "", max_length=150, examples=["Ada Lovelace"], description="Optional, shown in the app."
@@ -92,16 +108,7 @@ class SignupIn(EmailIn):
         user = _Applicant(
             email=info.data.get("email", ""), full_name=info.data.get("full_name", "")
         )
-        try:
-            validate_password(value, user=user)
-        except DjangoValidationError as exc:
-            # Django's validator code is the error type (docs/api.md): the
-            # first rule that failed; the message names every one.
-            code = exc.error_list[0].code or "password_invalid"
-            raise PydanticCustomError(
-                code, "Choose a stronger password: {reason}", {"reason": " ".join(exc.messages)}
-            ) from None
-        return value
+        return password_validated(value, user=user)
 
 
 class VerifyIn(EmailIn):

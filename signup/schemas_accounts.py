@@ -3,14 +3,19 @@
 from datetime import datetime
 from typing import Literal
 
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError as DjangoValidationError
 from ninja import Field, Schema
 from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from messaging.feed import Cursor
-from signup.schemas import ERROR_RESPONSES, EmailIn, ErrorOut, VerifyIn, _Applicant
+from signup.schemas import (
+    ERROR_RESPONSES,
+    EmailIn,
+    ErrorOut,
+    VerifyIn,
+    _Applicant,
+    password_validated,
+)
 
 # {"detail", "code"}: the one error body of the API (docs/api.md, Errors).
 ApiErrorOut = ErrorOut
@@ -37,15 +42,7 @@ class ResetConfirmIn(VerifyIn):
     @field_validator("password")
     @classmethod
     def _password(cls, value: str, info: ValidationInfo) -> str:
-        try:
-            validate_password(value, user=_Applicant(email=info.data.get("email", "")))
-        except DjangoValidationError as exc:
-            raise PydanticCustomError(
-                "password_policy",
-                "Choose a stronger password: {reason}",
-                {"reason": " ".join(exc.messages)},
-            ) from None
-        return value
+        return password_validated(value, user=_Applicant(email=info.data.get("email", "")))
 
 
 class TokenOut(Schema):
@@ -133,7 +130,7 @@ class NotificationsOut(Schema):
     next_cursor: str | None = Field(
         ...,
         description="Pass as cursor= for the next (older) page; null on the last page.",
-        examples=["MTc2NDU4MTQwMDAwMDAwMDoxMDE3"],
+        examples=["MTc5NjExNzQwMDAwMDAwMC4xMDE3"],
     )
 
 
@@ -146,7 +143,7 @@ class FeedQuery(Schema):
         None,
         max_length=100,
         description="next_cursor of the last page.",
-        examples=["MTc2NDU4MTQwMDAwMDAwMDoxMDE3"],
+        examples=["MTc5NjExNzQwMDAwMDAwMC4xMDE3"],
     )
 
     @field_validator("cursor")

@@ -205,7 +205,7 @@ def test_openapi_documents_every_answer_of_the_accounts_endpoints(client):
     assert answers("POST /api/v1/auth/password/reset/confirm") == {"200", *errors}
     assert answers("POST /api/v1/auth/logout") == {"204", "401", "503"}
     assert answers("GET /api/v1/me") == {"200", "401", "503"}
-    assert answers("PATCH /api/v1/me") == {"200", "400", "401", "413", "422", "503"}
+    assert answers("PATCH /api/v1/me") == {"200", "400", "401", "413", "415", "422", "503"}
     assert answers("GET /api/v1/me/wallet") == {"200", "401", "503"}
     assert answers("GET /api/v1/me/notifications") == {"200", "401", "422", "503"}
     assert answers("POST /api/v1/me/notifications/read-all") == {"204", "401", "503"}

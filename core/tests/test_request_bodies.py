@@ -17,6 +17,15 @@ from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, VERIFY, row_counts
 
 BODY = json.dumps({"email": "ada@example.com", "password": PASSWORD})
 ENDPOINTS = [SIGNUP, VERIFY, RESEND]
+# Every operation that takes a body (docs/api.md): the accounts half too.
+BODY_OPERATIONS = [
+    *(("POST", path) for path in ENDPOINTS),
+    *(
+        ("POST", f"/api/v1/auth/{path}")
+        for path in ("login", "code", "code/verify", "password/reset", "password/reset/confirm")
+    ),
+    ("PATCH", "/api/v1/me"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +34,7 @@ def _no_ip_limit(settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize(("method", "path"), BODY_OPERATIONS)
 @pytest.mark.parametrize(
     "content_type",
     [
@@ -38,10 +47,10 @@ def _no_ip_limit(settings):
         "",
     ],
 )
-def test_a_body_that_is_not_application_json_is_415(client, path, content_type):
+def test_a_body_that_is_not_application_json_is_415(client, method, path, content_type):
     before = row_counts()
     extra = {"CONTENT_TYPE": content_type} if content_type else {}
-    response = client.generic("POST", path, BODY, **extra)
+    response = client.generic(method, path, BODY, **extra)
 
     assert response.status_code == 415, response.content
     assert response["Content-Type"] == "application/json"

@@ -1,6 +1,8 @@
 """Every way of making a user gives it one profile and one wallet; the admin pages
 work for a superuser, are closed to others, and never show a code or its hash."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -230,6 +232,23 @@ def test_user_changelist_shows_the_users(admin_client_, objects):
 
     assert b"ada@example.com" in response.content
     assert b"root@example.com" in response.content
+
+
+def test_a_users_page_links_to_their_outbox_rows_and_notifications(admin_client_, objects):
+    user, outbox, notification = objects
+    other = make_user("bob@example.com")
+    Outbox.objects.create(kind="signup.verification", user=other)
+    Notification.objects.create(user=other, kind="welcome", title="Hi Bob", dedupe_key="w")
+
+    page = admin_client_.get(reverse("admin:signup_user_change", args=[user.pk])).content.decode()
+    links = re.findall(r'href="([^"]*user__id__exact=[^"]*)"', page)
+
+    assert len(links) == 2
+    outbox_page, notifications_page = (admin_client_.get(link) for link in links)
+    assert outbox_page.status_code == notifications_page.status_code == 200
+    assert outbox_page.context["cl"].result_count == 1
+    assert list(outbox_page.context["cl"].result_list) == [outbox]
+    assert list(notifications_page.context["cl"].result_list) == [notification]
 
 
 # --- codes never appear ----------------------------------------------------------------
