@@ -18,6 +18,7 @@ def test_wheel_holds_only_the_service(tmp_path):
             "-m",
             "pip",
             "wheel",
+            "-v",  # the build backend's own output, where setuptools warns
             "--no-deps",
             "--no-build-isolation",
             "-w",
@@ -34,6 +35,13 @@ def test_wheel_holds_only_the_service(tmp_path):
 
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"core", "signup", "messaging"}
+    assert not [n for n in names if "/tests/" in n], "the tests stay in the checkout"
+    warnings = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "warning" in line.lower() and "setuptools" in line.lower()
+    ]
+    assert warnings == []
     assert any(n.startswith("messaging/templates/") for n in names)
     assert "messaging/migrations/0003_outbox_request_id.py" in names
     requires = next(n for n in names if n.endswith("METADATA"))
