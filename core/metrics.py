@@ -85,7 +85,9 @@ class BrokerCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from core.health import check_broker
 
-        up = GaugeMetricFamily("payshift_broker_up", "1 when the broker (Redis or RabbitMQ) answers a ping.")
+        up = GaugeMetricFamily(
+            "payshift_broker_up", "1 when the broker (Redis or RabbitMQ) answers a ping."
+        )
         up.add_metric([], 1 if check_broker() else 0)
         yield up
 
