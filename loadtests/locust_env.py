@@ -1,10 +1,11 @@
-"""Create Locust's own virtualenv from the pin in pyproject's `load` extra.
+"""Create Locust's own virtualenv from requirements/load.txt.
 
     python -m loadtests.locust_env [DIR]      (default .venv-load)
 
 Locust lives apart from the project env: importing it monkey-patches the
 process with gevent, which Django, psycopg and the runner must not get.
-The pin is read from pyproject.toml so tox, CI and a laptop agree.
+The lock (scripts/lock: pyproject's `load` extra, every transitive package
+pinned with its hashes) is what tox, CI and a laptop install.
 """
 
 import subprocess
@@ -14,9 +15,11 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "load.txt"
 
 
 def pinned() -> list[str]:
+    """The `load` extra's pins (the lock's input; tests check the lock holds them)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return project["optional-dependencies"]["load"]
 
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         "-q",
         "--disable-pip-version-check",
     ]
-    subprocess.run([*pip, *pinned()], check=True)
+    subprocess.run([*pip, "--require-hashes", "-r", str(LOCK)], check=True)
     print(f"locust: {target / 'bin' / 'locust'}")
     return 0
 
