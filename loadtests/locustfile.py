@@ -522,32 +522,32 @@ class Returning(PacedUser):
         yield
         return resp.json()["access_token"] if resp.status_code == 200 else None
 
-    def get(self, path: str, auth: dict, account: Account, name: str = ""):
-        with self.client.get(
+    def authed(self, method: str, path: str, auth: dict, account: Account, name: str = ""):
+        """One token-authenticated request: GET expects 200 (its JSON is returned),
+        POST expects 204."""
+        expected = 200 if method == "GET" else 204
+        with self.client.request(
+            method,
             path,
             headers=auth,
             name=name or path,
             catch_response=True,
             context={"kind": "returning", "email": account.email},
         ) as resp:
-            if resp.status_code == 200:
-                resp.success()
-                return resp.json()
-            resp.failure(f"GET {path}: expected 200, got {resp.status_code}: {resp.text[:150]}")
-            return None
+            if resp.status_code != expected:
+                resp.failure(
+                    f"{method} {path}: expected {expected}, got {resp.status_code}:"
+                    f" {resp.text[:150]}"
+                )
+                return None
+            resp.success()
+            return resp.json() if expected == 200 else None
+
+    def get(self, path: str, auth: dict, account: Account, name: str = ""):
+        return self.authed("GET", path, auth, account, name)
 
     def post_auth(self, path: str, auth: dict, account: Account, name: str = "") -> None:
-        with self.client.post(
-            path,
-            headers=auth,
-            name=name or path,
-            catch_response=True,
-            context={"kind": "returning", "email": account.email},
-        ) as resp:
-            if resp.status_code == 204:
-                resp.success()
-            else:
-                resp.failure(f"POST {path}: expected 204, got {resp.status_code}")
+        self.authed("POST", path, auth, account, name)
 
     def wait_for_login_code(self, email: str, *, since: float) -> str | None:
         """Poll the sink's store (bounded) for a login code mailed after `since`."""
