@@ -9,7 +9,6 @@ known and an unknown address. Errors are ApiError (core.errors).
 
 import enum
 import logging
-from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
@@ -20,11 +19,10 @@ from django.utils import timezone
 from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup import attempts
-from signup.limits import (
-    LimitResult,
-)
+from signup.limits import LimitResult
 from signup.models import AccessToken, Profile, User, VerificationCode
 from signup.services import (
+    CODE_EMAILS,
     VerifyOutcome,
     address_code_check,
     code_email_register,
@@ -138,16 +136,14 @@ def password_reset_request(*, email: str) -> LimitResult:
 
 
 @transaction.atomic(savepoint=False)
-def account_code_check(
-    *, email: str, code: str, purpose: str, eligible: Callable
-) -> tuple[CodeOutcome, User | None]:
+def account_code_check(*, email: str, code: str, purpose: str) -> tuple[CodeOutcome, User | None]:
     """Match code against the address's live code of this purpose, and use it.
 
     The same check, statements and equal work as verification
     (services.address_code_check). Whether the account may still use the
-    code (active; verified for login) is asked only once the code matched:
-    a wrong code costs the same for every address. Call inside the
-    transaction that acts on the result.
+    code (the purpose's rule in CODE_EMAILS: active; verified for login) is
+    asked only once the code matched: a wrong code costs the same for every
+    address. Call inside the transaction that acts on the result.
     """
     checked = address_code_check(email=email, code=code, purpose=purpose)
     if checked is VerifyOutcome.LOCKED:
@@ -155,6 +151,7 @@ def account_code_check(
     if isinstance(checked, VerifyOutcome):
         return CodeOutcome.INVALID, None
     user = User.objects.get(pk=checked.user_id)
+    _, eligible = CODE_EMAILS[purpose]
     if not eligible(user):  # deactivated (or, for login, unverified) since it was sent
         return CodeOutcome.INVALID, None
     return CodeOutcome.OK, user
@@ -178,7 +175,7 @@ def login_code_verify(*, email: str, code: str) -> tuple[str, AccessToken]:
     """
     with transaction.atomic():
         outcome, user = account_code_check(
-            email=email, code=code, purpose=VerificationCode.Purpose.LOGIN, eligible=_can_log_in
+            email=email, code=code, purpose=VerificationCode.Purpose.LOGIN
         )
         if outcome is CodeOutcome.OK:
             assert user is not None  # OK always comes with its user
@@ -200,7 +197,7 @@ def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str
     password_hash = make_password(password)
     with transaction.atomic():
         outcome, user = account_code_check(
-            email=email, code=code, purpose=VerificationCode.Purpose.RESET, eligible=_can_reset
+            email=email, code=code, purpose=VerificationCode.Purpose.RESET
         )
         if outcome is CodeOutcome.OK:
             assert user is not None  # OK always comes with its user
