@@ -484,20 +484,20 @@ class Returning(PacedUser):
         if not token:
             return
         auth = {"Authorization": f"Bearer {token}"}
-        self.get(ME, auth, account)
+        self.authed("GET", ME, auth, account)
         yield
-        self.get(WALLET, auth, account)
+        self.authed("GET", WALLET, auth, account)
         yield
-        page = self.get(f"{NOTIFICATIONS}?limit=20", auth, account, name=NOTIFICATIONS)
+        page = self.authed("GET", f"{NOTIFICATIONS}?limit=20", auth, account, name=NOTIFICATIONS)
         unread = [i["id"] for i in (page or {}).get("items", []) if not i["read"]]
         yield
         if unread:
             path = f"{NOTIFICATIONS}/{random.choice(unread)}/read"
-            self.post_auth(path, auth, account, name=f"{NOTIFICATIONS}/{{id}}/read")
+            self.authed("POST", path, auth, account, name=f"{NOTIFICATIONS}/{{id}}/read")
         else:
-            self.post_auth(f"{NOTIFICATIONS}/read-all", auth, account)
+            self.authed("POST", f"{NOTIFICATIONS}/read-all", auth, account)
         yield
-        self.post_auth(LOGOUT, auth, account)
+        self.authed("POST", LOGOUT, auth, account)
         yield  # the next arrival starts the next journey
 
     def log_in(self, account: Account):
@@ -542,12 +542,6 @@ class Returning(PacedUser):
                 return None
             resp.success()
             return resp.json() if expected == 200 else None
-
-    def get(self, path: str, auth: dict, account: Account, name: str = ""):
-        return self.authed("GET", path, auth, account, name)
-
-    def post_auth(self, path: str, auth: dict, account: Account, name: str = "") -> None:
-        self.authed("POST", path, auth, account, name)
 
     def wait_for_login_code(self, email: str, *, since: float) -> str | None:
         """Poll the sink's store (bounded) for a login code mailed after `since`."""
