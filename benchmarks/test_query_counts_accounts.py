@@ -23,8 +23,12 @@ from signup.services import verification_code_issue
 AUTH = "SELECT signup_accesstoken JOIN user, profile by key_hash (live, active)"
 EXPECTED = {
     "POST /api/v1/auth/login": [
-        "SELECT signup_addresscounter (failed logins for the address)",
+        # the attempt is counted before the hash, atomically (signup.attempts:
+        # parallel wrong logins cannot all pass the limit), and a right
+        # password gives it back: a wrong one costs these two statements
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
         "SELECT signup_user by Lower(email) (ModelBackend)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
         "INSERT signup_accesstoken",
     ],
     "POST /api/v1/auth/code": [
@@ -60,6 +64,7 @@ EXPECTED = {
         "UPDATE signup_verificationcode SET used_at",
         "SELECT signup_user by id (the code matched: may the account still use it?)",
         "UPDATE signup_user SET password",
+        "DELETE signup_pendingsignup (no earlier signup can verify it later)",
         "UPDATE signup_accesstoken SET revoked_at (every older token: one statement)",
         "DELETE signup_addresscounter (failed password logins)",
         "INSERT signup_accesstoken",

@@ -1,16 +1,23 @@
 """Per-client-IP rate limit for POST endpoints, failing open without Redis.
 
-ninja's AnonRateThrottle keeps a (non-atomic) list of timestamps in the cache:
-good enough for a coarse per-IP limit. The per-address limits that must hold
-exactly live in the database (signup.limits).
+A fixed-window counter per (endpoint, client IP, window) in the cache:
+cache.add then cache.incr, which on the Redis backend is INCR, atomic across
+processes, so parallel requests cannot all read the same count (ninja's own
+AnonRateThrottle reads a list of timestamps and writes it back apart: 22 of
+40 parallel requests passed a limit of 20). The key names its window, so a
+key is never reused after it expires. The per-address limits live in the
+database (signup.limits, signup.attempts).
 """
 
 import functools
 import ipaddress
 import logging
+import math
+import time
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest
 from ninja.throttling import AnonRateThrottle
 
@@ -72,6 +79,30 @@ def client_ip(request: HttpRequest) -> str:
     return client
 
 
+def fixed_window(seconds: int, now: float | None = None) -> tuple[int, int]:
+    """The current window of `seconds` (aligned to the epoch): its number, and
+    the whole seconds until it ends (at least 1)."""
+    now = time.time() if now is None else now
+    bucket = int(now // seconds)
+    return bucket, max(1, math.ceil((bucket + 1) * seconds - now))
+
+
+def window_count(key: str, timeout: int) -> int:
+    """One more in the counter at key; the count after it, this one included.
+
+    cache.add creates it at 0 with its expiry where it is absent; cache.incr
+    is Redis INCR: atomic across processes. Name the window in the key (a
+    key that expired between the two would be created again with no
+    expiry: harmless in a window that is over). Raises the cache's errors.
+    """
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # gone between the two (expired or evicted): start it again
+        cache.add(key, 0, timeout=timeout)
+        return cache.incr(key)
+
+
 class ClientIPThrottle(AnonRateThrottle):
     """RATE_LIMIT_PER_IP per client IP, counted separately for each endpoint.
 
@@ -82,6 +113,7 @@ class ClientIPThrottle(AnonRateThrottle):
     def __init__(self, scope: str) -> None:
         self.scope = scope
         self._parsed: tuple[str, tuple] = ("", (None, None))
+        self.num_requests, self.duration = None, None
 
     def get_ident(self, request: HttpRequest) -> str:
         return client_ip(request)
@@ -90,14 +122,12 @@ class ClientIPThrottle(AnonRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def wait(self) -> float:
-        """Seconds until the oldest request on record leaves the window.
+        """Seconds until the current window ends: when the next request passes.
 
-        ninja's wait() is None when more requests are on record than the
-        rate allows (the rate was lowered), and a 429 must carry Retry-After.
+        The same for every client of a rate (windows are aligned), so nothing
+        of one request is kept on this object, which every thread shares.
         """
-        if not self.history:
-            return float(self.duration or 1)
-        return max(1.0, self.duration - (self.now - self.history[-1]))
+        return float(fixed_window(self.duration or 1)[1])
 
     def allow_request(self, request: HttpRequest) -> bool:
         rate = settings.RATE_LIMIT_PER_IP.strip().lower()
@@ -106,12 +136,17 @@ class ClientIPThrottle(AnonRateThrottle):
         if self._parsed[0] != rate:
             self._parsed = (rate, self.parse_rate(rate))
         self.rate = rate
-        self.num_requests, self.duration = self._parsed[1]
+        num_requests, duration = self._parsed[1]
+        self.num_requests, self.duration = num_requests, duration
+        if num_requests is None or duration is None:  # parse_rate(None): no limit
+            return True
+        bucket, left = fixed_window(duration)
+        key = f"{self.get_cache_key(request)}:{duration}:{bucket}"
         try:
-            return cache_breaker.call(
-                lambda: super(ClientIPThrottle, self).allow_request(request),
-                errors=(redis.RedisError, OSError),
+            count = cache_breaker.call(
+                lambda: window_count(key, left + 1), errors=(redis.RedisError, OSError)
             )
-        except (BreakerOpenError, redis.RedisError, OSError):
+        except (BreakerOpenError, redis.RedisError, OSError, ValueError):
             logger.warning("throttle=%s state=fail-open reason=cache-unavailable", self.scope)
             return True
+        return count <= num_requests
