@@ -7,13 +7,29 @@ the outbox gauges (messaging.metrics.OutboxCollector, read at scrape time).
 Under gunicorn the values of all workers are summed (multiprocess mode, see
 core/gunicorn_conf.py). Not django-prometheus: its latency histogram has no
 status label and it patches the database and cache backends.
+
+Private (the outbox gauges move only while a real account is sent a code,
+so an anonymous scraper could tell accounts from unknown addresses): with
+METRICS_TOKEN set, a scrape must send "Authorization: Bearer <token>";
+without it, it must come straight from METRICS_ALLOWED_NETWORKS (the peer
+address, loopback by default; a request carrying a proxy's forwarding
+header is never let in by address). Anything else gets a plain 404, as if
+there were no /metrics. The scrape-time values (outbox, broker) are kept
+METRICS_CACHE_SECONDS per process, so a burst of scrapes costs one read.
 """
 
+import functools
+import hmac
+import ipaddress
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -79,16 +95,56 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
+class ScrapeCache:
+    """Values read at scrape time, kept METRICS_CACHE_SECONDS in this process.
+
+    In-process (not Django's cache, which is Redis: the broker gauge must
+    not depend on it). Under gunicorn each worker keeps its own copy: N
+    scrapes within the window cost at most one read per worker. A failed
+    read is kept too: a database in trouble is not asked again at once.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, read: Callable[[], Any]) -> Any:
+        seconds = float(settings.METRICS_CACHE_SECONDS)
+        with self._lock:
+            kept = self._values.get(key)
+        if kept is not None and time.monotonic() - kept[0] < seconds:
+            return kept[1]
+        value = read()
+        if seconds > 0:
+            with self._lock:
+                self._values[key] = (time.monotonic(), value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+scrape_cache = ScrapeCache()
+
+
+@receiver(setting_changed)
+def _clear_scrape_cache(*, setting: str, **kwargs: Any) -> None:
+    """A test that changes a METRICS_ setting starts from fresh values."""
+    if setting.startswith("METRICS_"):
+        scrape_cache.clear()
+
+
 class BrokerCollector(Collector):
-    """payshift_broker_up: whether this web process reaches the broker now."""
+    """payshift_broker_up: whether this web process reaches the broker (cached)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from core.health import check_broker
+        from core import health
 
         up = GaugeMetricFamily(
             "payshift_broker_up", "1 when the broker (Redis or RabbitMQ) answers a ping."
         )
-        up.add_metric([], 1 if check_broker() else 0)
+        up.add_metric([], 1 if scrape_cache.get("broker", health.check_broker) else 0)
         yield up
 
 
@@ -102,9 +158,49 @@ def _scrape_time_registry() -> CollectorRegistry:
     return registry
 
 
+# Set by a reverse proxy: such a request is the proxy's client's, whatever
+# the peer address (a proxy on the same machine connects from loopback).
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.cache
+def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _peer_allowed(request: HttpRequest) -> bool:
+    if any(request.META.get(header) for header in FORWARDING_HEADERS):
+        return False
+    try:
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "").strip())
+    except ValueError:  # no address (a Unix socket: a proxy in front)
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped  # a dual-stack listener sees ::ffff:127.0.0.1
+    return any(peer in network for network in _networks(tuple(settings.METRICS_ALLOWED_NETWORKS)))
+
+
+def _token_sent(request: HttpRequest, token: str) -> bool:
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )
+
+
+def scrape_allowed(request: HttpRequest) -> bool:
+    """METRICS_TOKEN when set (from any address), else a direct allowed peer."""
+    token = settings.METRICS_TOKEN
+    if token:
+        return _token_sent(request, token)
+    return _peer_allowed(request)
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """The scrape target. Keep it off the public internet (a proxy rule)."""
-    if not settings.METRICS_ENABLED:
+    """The scrape target: a plain 404 unless scrape_allowed (see the module)."""
+    if not settings.METRICS_ENABLED or not scrape_allowed(request):
         return HttpResponse(status=404)
     body = generate_latest(_registry()) + generate_latest(_scrape_time_registry())
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

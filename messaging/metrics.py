@@ -2,10 +2,13 @@
 
 Pending, sending and failed rows, and the age of the oldest unfinished
 (pending or sending) row: the lag an operator alerts on. Served by the web's
-/metrics (any web process can answer: the numbers are the database's).
+/metrics (any web process can answer: the numbers are the database's). The
+three queries run at most once per METRICS_CACHE_SECONDS in a process
+(core.metrics.scrape_cache); the age is still counted from the scrape's now.
 """
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from django.db import DatabaseError
 from django.db.models import Count, Min
@@ -13,10 +16,32 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.metrics import scrape_cache
 from messaging.models import Outbox
 
 STATES = (Outbox.State.PENDING, Outbox.State.SENDING, Outbox.State.FAILED)
 UNFINISHED = (Outbox.State.PENDING, Outbox.State.SENDING)
+
+
+Figures = tuple[dict[str, int], datetime | None]
+
+
+def read_outbox() -> Figures | None:
+    """Rows by state and the oldest unfinished row's creation; None without a database."""
+    try:
+        # Three indexed queries: unfinished rows (a partial index), their
+        # oldest, and failed rows.
+        by_state = dict(
+            Outbox.objects.filter(state__in=UNFINISHED)
+            .values_list("state")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        oldest = Outbox.objects.filter(state__in=UNFINISHED).aggregate(t=Min("created_at"))["t"]
+        by_state[Outbox.State.FAILED] = Outbox.objects.filter(state=Outbox.State.FAILED).count()
+    except DatabaseError:
+        return None
+    return by_state, oldest
 
 
 class OutboxCollector(Collector):
@@ -24,20 +49,12 @@ class OutboxCollector(Collector):
         up = GaugeMetricFamily(
             "payshift_outbox_scrape_ok", "1 when the outbox could be read from the database."
         )
-        try:
-            # Two indexed queries: unfinished rows (a partial index) and failed rows.
-            by_state = dict(
-                Outbox.objects.filter(state__in=UNFINISHED)
-                .values_list("state")
-                .annotate(n=Count("id"))
-                .order_by()
-            )
-            oldest = Outbox.objects.filter(state__in=UNFINISHED).aggregate(t=Min("created_at"))["t"]
-            by_state[Outbox.State.FAILED] = Outbox.objects.filter(state=Outbox.State.FAILED).count()
-        except DatabaseError:
+        figures: Figures | None = scrape_cache.get("outbox", read_outbox)
+        if figures is None:
             up.add_metric([], 0)
             yield up
             return
+        by_state, oldest = figures
         up.add_metric([], 1)
         yield up
         rows = GaugeMetricFamily(

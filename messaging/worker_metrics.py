@@ -2,7 +2,9 @@
 
 Next to Dramatiq's own Prometheus middleware (messages, errors, retries,
 dead-lettered, durations by actor), which also serves both on
-WORKER_METRICS_PORT from a fork of the worker. Values go to files in
+WORKER_METRICS_PORT (on WORKER_METRICS_HOST, loopback by default: the
+outbox figures tell real accounts from unknown addresses) from a fork of
+the worker. Values go to files in
 Dramatiq's metrics directory, where that fork reads them: prometheus-client
 picks its multiprocess mode when first imported, so the directory is set
 here before the import (Dramatiq runs after_process_boot hooks in reverse
