@@ -10,6 +10,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+# Gunicorn's sync worker, but its own error answers (414 request line too
+# long, 431 headers too large, 400 malformed request) are JSON like the API's.
+worker_class = "core.gunicorn_workers.JsonErrorsSyncWorker"
+
 _log_format = os.environ.get("LOG_FORMAT", "text").strip().lower()
 if _log_format == "json":
     from core.logs import gunicorn_logconfig

@@ -5,6 +5,11 @@ from messaging.models import Notification
 from signup.selectors import admin_ids
 from signup.services import ANNOUNCE_NEW_USER
 
+WELCOME_BODY = (
+    "Your Payshift account has been created. If you have not verified your email "
+    "address yet, enter the code we emailed you (you can ask for a new one)."
+)
+
 
 @notification_kind(ANNOUNCE_NEW_USER)
 def new_user_announcement(user) -> list[Notification]:
@@ -14,7 +19,9 @@ def new_user_announcement(user) -> list[Notification]:
         user_id=user.pk,
         kind="welcome",
         title="Welcome to Payshift",
-        body="Your account is ready. Verify your email to start using it.",
+        # Stored and read later, maybe after the user verified: no claim
+        # about the address's state, so it stays true whenever it is read.
+        body=WELCOME_BODY,
         dedupe_key=key,
     )
     notices = [

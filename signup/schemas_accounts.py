@@ -10,9 +10,9 @@ from pydantic_core import PydanticCustomError
 from messaging.feed import Cursor
 from signup.schemas import (
     ERROR_RESPONSES,
+    CodeIn,
     EmailIn,
     ErrorOut,
-    VerifyIn,
     _Applicant,
     password_validated,
 )
@@ -25,11 +25,7 @@ class LoginIn(EmailIn):
     password: str = Field(..., min_length=1, max_length=4096, examples=["correct horse battery"])
 
 
-class CodeVerifyIn(VerifyIn):
-    pass
-
-
-class ResetConfirmIn(VerifyIn):
+class ResetConfirmIn(CodeIn):
     password: str = Field(
         ...,
         min_length=1,
@@ -106,7 +102,13 @@ class NotificationOut(Schema):
     id: int = Field(..., examples=[1017])
     kind: str = Field(..., examples=["welcome"])
     title: str = Field(..., examples=["Welcome to Payshift"])
-    body: str = Field(..., examples=["Your account is ready. Verify your email to start using it."])
+    body: str = Field(
+        ...,
+        examples=[
+            "Your Payshift account has been created. If you have not verified your email "
+            "address yet, enter the code we emailed you (you can ask for a new one)."
+        ],
+    )
     created_at: datetime = Field(..., examples=["2026-12-01T09:30:00Z"])
     read: bool = Field(..., examples=[False])
 
