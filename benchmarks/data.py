@@ -5,6 +5,7 @@ import uuid
 
 from signup.models import User, VerificationCode
 from signup.services import verification_code_issue
+from signup.verification_tokens import pending_signup_add, verification_token_new
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count()
@@ -20,11 +21,15 @@ def unverified_user(*, password_hash: str, email: str | None = None) -> User:
     return User.objects.create(email=email or fresh_email("user"), password=password_hash)
 
 
-def user_with_code(*, password_hash: str) -> tuple[User, str]:
-    """An unverified user holding a live verification code, as the worker leaves it."""
+def verify_request(*, password_hash: str) -> dict:
+    """A POST /signup/verify body that succeeds: an unverified user with its
+    signup recorded (the token signup answered) and a live code, as the
+    worker leaves it."""
     user = unverified_user(password_hash=password_hash)
+    token = verification_token_new()
+    pending_signup_add(user_id=user.pk, token=token, password_hash=password_hash, full_name="")
     code = verification_code_issue(user=user, purpose=VerificationCode.Purpose.VERIFY_EMAIL)
-    return user, code
+    return {"email": user.email, "code": code, "verification_token": token}
 
 
 def population(*, users: int, admins: int, password_hash: str) -> None:

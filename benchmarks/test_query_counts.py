@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from benchmarks.data import PASSWORD, fresh_email, population, unverified_user, user_with_code
+from benchmarks.data import PASSWORD, fresh_email, population, unverified_user, verify_request
 from benchmarks.gate import Row
 from core.sqlshape import sql_shape
 
@@ -27,16 +27,20 @@ EXPECTED = {
         "INSERT signup_wallet",
         "INSERT signup_addresslimit ON CONFLICT DO UPDATE (create or lock)",
         "UPDATE signup_addresslimit",
+        "INSERT signup_pendingsignup ON CONFLICT DO UPDATE (this signup, its token's hash)",
         "INSERT messaging_outbox (both rows, one statement)",
         "COMMIT",
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
     ],
     "verify": [
         "BEGIN",
+        "SELECT signup_pendingsignup by token hash (the signup whose token came back)",
         "INSERT signup_addresslimit ON CONFLICT DO UPDATE (the attempt count)",
         "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE",
         "UPDATE signup_verificationcode SET used_at",
-        "UPDATE signup_user SET email_verified_at",
+        "UPDATE signup_user SET email_verified_at, password (that signup's)",
+        "UPDATE signup_profile SET full_name (that signup's)",
+        "DELETE signup_pendingsignup (every signup of the account)",
         "COMMIT",
     ],
     # Then one enqueue of signup.tasks.resend_code: the worker looks the
@@ -57,8 +61,7 @@ def signup_body(password_hash: str) -> dict:
 
 
 def verify_body(password_hash: str) -> dict:
-    user, code = user_with_code(password_hash=password_hash)
-    return {"email": user.email, "code": code}
+    return verify_request(password_hash=password_hash)
 
 
 def resend_body(password_hash: str) -> dict:

@@ -87,6 +87,7 @@ def main() -> None:
 
     from signup.models import User, VerificationCode
     from signup.services import verification_code_issue
+    from signup.verification_tokens import pending_signup_add, verification_token_new
 
     call_command("migrate", verbosity=0)
     client = Client()
@@ -94,10 +95,17 @@ def main() -> None:
     serial = itertools.count()
     password_hash = make_password(PASSWORD)
 
+    tokens: dict[str, str] = {}  # address -> the verification_token of its signup
+
     def address(endpoint: str, kind: str) -> str:
-        """An address of the given kind that no other request has touched."""
+        """An address of the given kind that no other request has touched.
+
+        For verify, the client holds a signup's token as an attacker would
+        (its own signup of the address); of an unknown address, a random one.
+        """
         email = f"t-{run}-{next(serial)}@example.com"
         purpose = CODE_PURPOSE.get(endpoint, VerificationCode.Purpose.VERIFY_EMAIL)
+        tokens[email] = verification_token_new()
         if kind == "unverified":
             user = User.objects.create(email=email, password=password_hash)
             verification_code_issue(user=user, purpose=purpose)
@@ -107,6 +115,10 @@ def main() -> None:
             )
             if endpoint in CODE_PURPOSE:
                 verification_code_issue(user=user, purpose=purpose)
+        if kind != "unknown" and endpoint == "verify":
+            pending_signup_add(
+                user_id=user.pk, token=tokens[email], password_hash=password_hash, full_name=""
+            )
         return email
 
     def body(endpoint: str, email: str) -> str:
@@ -114,7 +126,11 @@ def main() -> None:
             return json.dumps({"email": email, "password": PASSWORD})
         if endpoint == "login":
             return json.dumps({"email": email, "password": "wrong horse battery staple"})
-        if endpoint in ("verify", "code-verify"):
+        if endpoint == "verify":
+            return json.dumps(
+                {"email": email, "code": "000000", "verification_token": tokens[email]}
+            )
+        if endpoint == "code-verify":
             return json.dumps({"email": email, "code": "000000"})
         if endpoint == "reset-confirm":
             return json.dumps({"email": email, "code": "000000", "password": "a new passphrase"})

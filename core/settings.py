@@ -103,9 +103,9 @@ MIDDLEWARE = [
 
 if SILK_ENABLED:
     INSTALLED_APPS.append("silk")
-    MIDDLEWARE.insert(
-        MIDDLEWARE.index("core.bodies.ApiBodyMiddleware") + 1, "silk.middleware.SilkyMiddleware"
-    )
+    # Silk's middleware, recording query strings and headers masked (core.profiling).
+    SILKY_MIDDLEWARE_CLASS = "core.profiling.silky_middleware"
+    MIDDLEWARE.insert(MIDDLEWARE.index("core.bodies.ApiBodyMiddleware") + 1, SILKY_MIDDLEWARE_CLASS)
     SILKY_AUTHENTICATION = True
     SILKY_AUTHORISATION = True  # staff only (silk's default permission check)
     # Silk's login_required sends anonymous users to LOGIN_URL; the project's
@@ -114,13 +114,15 @@ if SILK_ENABLED:
     # Silk never stores a request or answer body (0 bytes kept): the API's
     # bodies hold passwords and codes, and masking by key fails for a body
     # Silk parses another way (a JSON body sent as a form, malformed JSON);
-    # login and code answers hold access tokens. The keys below still mask
-    # headers and query strings.
+    # login and code answers hold access tokens. The keys below mask (as a
+    # part of the name, any case) query parameters, request headers and an
+    # answer's headers and Location: Silk itself masks only bodies and the
+    # headers named exactly so; core.profiling.silky_middleware does the rest.
     SILKY_MAX_REQUEST_BODY_SIZE = 0
     SILKY_MAX_RESPONSE_BODY_SIZE = 0
     SILKY_SENSITIVE_KEYS = {
         *("username", "api", "token", "key", "secret", "password", "signature"),  # silk's
-        "code",
+        *("code", "authorization"),
     }
     SILKY_PYTHON_PROFILER = env_bool("SILK_PYTHON_PROFILER")
     SILKY_META = True
@@ -302,6 +304,12 @@ SIGNUP_CODE_TTL_SECONDS = 10 * 60
 SIGNUP_CODE_MAX_ATTEMPTS = 5
 SIGNUP_CODE_COOLDOWN_SECONDS = 60
 SIGNUP_CODES_PER_HOUR = 5
+# An account never verified is deleted this long after its signup (and a
+# signup's verification token dies with it), so nobody holds an address
+# hostage by signing it up (signup.expiry, run by the worker every hour).
+SIGNUP_UNVERIFIED_TTL_SECONDS = int(
+    float(os.environ.get("UNVERIFIED_ACCOUNT_TTL_DAYS", "7")) * 24 * 3600
+)
 # Largest accepted request body: a 4096-character password of non-BMP
 # characters sent as \u-escaped surrogate pairs is ~48 KiB; with a 254-char
 # email and a 150-char name, every valid body fits in 64 KiB.
@@ -314,6 +322,12 @@ OUTBOX_CLAIM_TIMEOUT_SECONDS = env_float("OUTBOX_CLAIM_TIMEOUT_SECONDS", 90)  # 
 OUTBOX_TIME_LIMIT_MS = int(os.environ.get("OUTBOX_TIME_LIMIT_MS", "60000"))  # per attempt
 OUTBOX_RELAY_INTERVAL_SECONDS = env_float("OUTBOX_RELAY_INTERVAL_SECONDS", 5)
 OUTBOX_RELAY_BATCH = 200
+# Housekeeping each worker runs by itself next to its relay (messaging.periodic):
+# dotted path -> seconds between runs. Each is safe with several workers.
+WORKER_PERIODIC_JOBS = {
+    "signup.expiry.unverified_accounts_expire": 3600,
+    "signup.idempotency.idempotency_purge": 3600,
+}
 # 14 retries, backoff 1 s doubling to 120 s: rides out ~15 min of SMTP outage
 # before a row is failed and needs outbox_requeue (8 gave up after ~4 min).
 OUTBOX_MAX_RETRIES = int(os.environ.get("OUTBOX_MAX_RETRIES", "14"))
@@ -356,7 +370,11 @@ CORS_ALLOWED_ORIGINS = [
     o.strip() for o in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()
 ]
 CORS_URLS_REGEX = r"^/api/.*$"
-CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
+# WWW-Authenticate: the contract sends it on every 401 (docs/api.md).
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "WWW-Authenticate"]
+# Only the methods some route takes (core/tests/test_cors.py checks against
+# the OpenAPI document): add DELETE with the first route that takes it.
+CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "OPTIONS")
 CORS_ALLOW_HEADERS = (
     *("accept", "authorization", "content-type", "user-agent", "x-requested-with"),
     *("idempotency-key", "x-request-id"),
@@ -383,17 +401,45 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Metrics (Prometheus) -----------------------------------------------------
 # Web: GET /metrics (request latency by endpoint and status, signups by
-# outcome, outbox gauges). Worker: Dramatiq's own Prometheus middleware plus
-# ours, served by a fork of rundramatiq on WORKER_METRICS_PORT; off when
-# unset, so that workers of several checkouts on one machine do not fight
-# over one port.
+# outcome, outbox gauges). Private: the outbox gauges move only for real
+# accounts. With METRICS_TOKEN set a scrape must send "Authorization: Bearer
+# <token>" (from anywhere); without it, it must come straight (no
+# X-Forwarded-For, Forwarded or X-Real-IP header: a proxy on loopback is not
+# a scraper) from METRICS_ALLOWED_NETWORKS, the peer address. Anything else
+# gets a plain 404. The outbox queries and the broker ping are read at most
+# once per METRICS_CACHE_SECONDS per process. Worker: Dramatiq's own
+# Prometheus middleware plus ours, served by a fork of rundramatiq on
+# WORKER_METRICS_PORT (loopback unless WORKER_METRICS_HOST); off when unset,
+# so that workers of several checkouts on one machine do not fight over one
+# port.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+
+
+def _metrics_networks(value: str) -> list[str]:
+    import ipaddress
+
+    networks = [n.strip() for n in value.split(",") if n.strip()]
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from exc
+    return networks
+
+
+# Empty: no address is enough (only the token lets a scrape in).
+METRICS_ALLOWED_NETWORKS = _metrics_networks(
+    os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1")
+)
+METRICS_CACHE_SECONDS = env_float("METRICS_CACHE_SECONDS", 5.0)
 WORKER_METRICS_PORT = os.environ.get("WORKER_METRICS_PORT", "")
+WORKER_METRICS_HOST = os.environ.get("WORKER_METRICS_HOST", "127.0.0.1")
 _dramatiq_middleware = cast(list[str], DRAMATIQ_BROKER["MIDDLEWARE"])
 if WORKER_METRICS_PORT:
     # Dramatiq's middleware reads these when it is imported (broker set-up).
     os.environ.setdefault("dramatiq_prom_port", WORKER_METRICS_PORT)
-    os.environ.setdefault("dramatiq_prom_host", os.environ.get("WORKER_METRICS_HOST", "0.0.0.0"))  # noqa: S104
+    os.environ.setdefault("dramatiq_prom_host", WORKER_METRICS_HOST)
     if os.environ.get("WORKER_METRICS_DIR"):
         os.environ.setdefault("dramatiq_prom_db", os.environ["WORKER_METRICS_DIR"])
     _dramatiq_middleware += [

@@ -41,6 +41,8 @@ logger = logging.getLogger("loadtests")
 
 SIGNUP = "/api/v1/signup"
 VERIFY = "/api/v1/signup/verify"
+# address -> the verification_token its signup answered (bounded: oldest dropped)
+TOKENS: dict[str, str] = {}
 RESEND = "/api/v1/signup/resend"
 COOLDOWN = 60  # settings.SIGNUP_CODE_COOLDOWN_SECONDS
 IN_COOLDOWN = COOLDOWN - 20  # seconds: surely inside, even with queueing
@@ -239,11 +241,17 @@ class PacedUser(FastHttpUser):
             return resp
 
     def signup_new(self) -> tuple[str, float, float]:
+        """A new address signed up; its verification_token kept in TOKENS for verify."""
         email = new_address()
         sent = time.monotonic()
         body = {"email": email, "password": strong_password(), "full_name": "Load Test"}
         resp = self.expect(SIGNUP, body, 202, kind="signup_new", email=email)
-        return (email if resp.status_code == 202 else ""), sent, time.monotonic()
+        if resp.status_code != 202:
+            return "", sent, time.monotonic()
+        TOKENS[email] = resp.json().get("verification_token", "")
+        if len(TOKENS) > 10_000:  # bounded memory: drop the oldest
+            del TOKENS[next(iter(TOKENS))]
+        return email, sent, time.monotonic()
 
 
 class Signup(PacedUser):
@@ -282,7 +290,8 @@ class SignupVerify(PacedUser):
             return
         mail = self.wait_for_code(email, since=time.time() - (time.monotonic() - done))
         if mail is not None:
-            self.expect(VERIFY, {"email": email, "code": mail}, 200, kind="verify", email=email)
+            body = {"email": email, "code": mail, "verification_token": TOKENS.pop(email, "")}
+            self.expect(VERIFY, body, 200, kind="verify", email=email)
 
     def wait_for_code(self, email: str, *, since: float) -> str | None:
         """Poll the sink's store (bounded); report the delivery delay as a MAIL request."""
@@ -394,9 +403,10 @@ class Mixed(PacedUser):
         candidates = [a for a in self.addresses if a.wrong < 3]
         email = random.choice(candidates).email if candidates else new_address()
         code = f"{random.randrange(100000):05d}O"
+        token = TOKENS.get(email) or "not-a-signup-token"
         self.expect(
             VERIFY,
-            {"email": email, "code": code},
+            {"email": email, "code": code, "verification_token": token},
             400,
             kind="wrong_code",
             email=email,

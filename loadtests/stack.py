@@ -231,7 +231,11 @@ class Stack:
         return (
             self._post("/api/v1/signup", {"email": email, "password": password}, url),
             self._post("/api/v1/signup/resend", {"email": email}, url),
-            self._post("/api/v1/signup/verify", {"email": email, "code": "00000O"}, url),
+            self._post(
+                "/api/v1/signup/verify",
+                {"email": email, "code": "00000O", "verification_token": "warm-up"},
+                url,
+            ),
         )
 
     def _post(self, path: str, body: dict, url: str | None = None) -> int:

@@ -42,6 +42,7 @@ from core.broker import BROKER_ERRORS
 from messaging.middleware import outage_log
 from messaging.models import Outbox
 from messaging.outbox import outbox_send_stamped, outbox_stamp_enqueued
+from messaging.periodic import PeriodicJobs
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ def worker_present() -> bool:
 def relay_forever(stop: threading.Event) -> None:
     interval = settings.OUTBOX_RELAY_INTERVAL_SECONDS
     broker_was_down = not worker_present()
+    housekeeping = PeriodicJobs()
     while not stop.wait(interval):
         try:
             close_old_connections()
@@ -178,5 +180,7 @@ def relay_forever(stop: threading.Event) -> None:
                 pass
         except Exception:
             logger.exception("relay outcome=error")
+        try:
+            housekeeping.run_due()  # logs its own errors
         finally:
             connection.close()

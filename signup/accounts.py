@@ -20,7 +20,7 @@ from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup import attempts
 from signup.limits import LimitResult
-from signup.models import AccessToken, Profile, User, VerificationCode
+from signup.models import AccessToken, PendingSignup, Profile, User, VerificationCode
 from signup.services import (
     CODE_EMAILS,
     VerifyOutcome,
@@ -64,21 +64,27 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
     account, after the same Argon2id work. Failed logins are limited per IP
     and per canonical address; the address limit stops password login only
     (a login code or a reset still works, so the owner is never locked out).
+
+    Each attempt is counted (reserved) atomically before the hash, per IP
+    and per address, so parallel attempts cannot pass the limits together;
+    a wrong password keeps its reservations (they are the failure), a right
+    one gives them back. Not in a transaction: each count commits at once.
     """
-    retry_after = attempts.login_ip_retry_after(ip=ip)
-    if retry_after:
+    ip_hold = attempts.login_ip_reserve(ip=ip)
+    if not ip_hold.allowed:
         raise _rate_limited(
-            f"Too many failed logins from your network. Try again in {retry_after} seconds.",
-            retry_after,
+            "Too many failed logins from your network. Try again in "
+            f"{ip_hold.retry_after} seconds.",
+            ip_hold.retry_after,
         )
-    counter = attempts.address_counter_get(email=email, kind=attempts.LOGIN)
-    retry_after = attempts.login_address_retry_after(counter)
-    if retry_after:
+    hold = attempts.login_address_reserve(email=email)
+    if not hold.allowed:
+        attempts.login_ip_release(ip_hold)  # no password was checked
         raise _rate_limited(
             "Too many failed logins for this address. Try again in "
-            f"{retry_after} seconds, or log in with a code sent by email "
+            f"{hold.retry_after} seconds, or log in with a code sent by email "
             "(POST /api/v1/auth/code), or reset the password.",
-            retry_after,
+            hold.retry_after,
         )
 
     # ModelBackend: the Lower(email) lookup, Argon2id check, is_active; for an
@@ -86,24 +92,20 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
     # directly, not through authenticate(): the other backend (django-axes)
     # guards the admin's login form only, and the API has its own limits.
     user = _PASSWORD_BACKEND.authenticate(None, username=email, password=password)
-    if user is None:
-        attempts.address_failure_record(
-            email=email,
-            kind=attempts.LOGIN,
-            window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS,
-        )
-        attempts.login_ip_failure_record(ip=ip)
+    if user is None:  # the reservations stand: they count this failure
         logger.info("login outcome=invalid")
         raise ApiError(400, "invalid_credentials", INVALID_CREDENTIALS)
-    if not user.is_verified:
+    if not user.is_verified:  # the right password: no failure (docs/api.md)
+        attempts.login_address_release(email=email)
+        attempts.login_ip_release(ip_hold)
         raise ApiError(
             403,
             "email_not_verified",
             "Verify your email address before logging in: enter the code we emailed you "
             "(POST /api/v1/signup/verify), or ask for a new one (POST /api/v1/signup/resend).",
         )
-    if counter is not None:
-        attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
+    attempts.login_address_clear(email=email)  # the failures, and this reservation
+    attempts.login_ip_release(ip_hold)
     raw, token = token_issue(user=user)
     logger.info("login user=%s outcome=token method=password", user.pk)
     return raw, token
@@ -192,7 +194,9 @@ def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str
 
     The password is hashed before the transaction (and on every path: equal
     work), so no row stays locked through Argon2id. A reset code proves the
-    address is the user's, so an unverified account becomes verified.
+    address is the user's, so an unverified account becomes verified, and
+    every pending signup of the address dies (their tokens could otherwise
+    still verify it later with another password: pre-account hijacking).
     """
     password_hash = make_password(password)
     with transaction.atomic():
@@ -207,6 +211,7 @@ def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str
                 user.email_verified_at = timezone.now()
                 fields.append("email_verified_at")
             user.save(update_fields=fields)
+            PendingSignup.objects.filter(user=user).delete()
             user_tokens_revoke(user=user)
             attempts.address_failures_clear(email=email, kind=attempts.LOGIN)
             raw, token = token_issue(user=user)

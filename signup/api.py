@@ -16,9 +16,11 @@ from signup.schemas import (
     EmailIn,
     PendingOut,
     SignupIn,
+    SignupPendingOut,
     VerifiedOut,
     VerifyIn,
 )
+from signup.verification_tokens import verification_token_for_key, verification_token_new
 
 
 def code_limit_check(limit: LimitResult) -> None:
@@ -145,7 +147,7 @@ IDEMPOTENCY_KEY = {
 
 @router.post(
     "",
-    response={202: PendingOut, **ERROR_RESPONSES},
+    response={202: SignupPendingOut, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("signup"),
     summary="Sign up with email and password",
     openapi_extra={**SIGNUP_DOCS, "parameters": [IDEMPOTENCY_KEY]},
@@ -153,21 +155,29 @@ IDEMPOTENCY_KEY = {
 def signup(request: HttpRequest, payload: SignupIn):
     """Same 202 whether the address is new or taken; the code comes by email.
 
-    With an Idempotency-Key header, a retry of the same body gets the first
-    answer and causes nothing more (no second code, no second email).
+    The answer's verification_token goes back with the code to verify. With
+    an Idempotency-Key header, a retry of the same body gets the first
+    answer (the same token) and causes nothing more (no second code, no
+    second email).
     """
-    answer = PendingOut(email=payload.email)
     key = request.headers.get("Idempotency-Key")
     if key is None:
+        token = verification_token_new()
         services.user_signup(
-            email=payload.email, password=payload.password, full_name=payload.full_name
+            email=payload.email,
+            password=payload.password,
+            full_name=payload.full_name,
+            verification_token=token,
         )
-        return Status(202, answer)
+        return Status(202, SignupPendingOut(email=payload.email, verification_token=token))
 
     if not idempotency.idempotency_key_valid(key):
         return _idempotency_error(
             "Idempotency-Key must be 1 to 255 printable ASCII characters.", "invalid"
         )
+    # Derived, not stored: a replay recomputes it (signup.verification_tokens).
+    token = verification_token_for_key(email=payload.email, key=key, password=payload.password)
+    answer = SignupPendingOut(email=payload.email, verification_token=token)
     fingerprint = idempotency.request_fingerprint(payload.model_dump())
     record = idempotency.idempotency_lookup(key=key, email=payload.email)
     if record is None:
@@ -176,13 +186,14 @@ def signup(request: HttpRequest, payload: SignupIn):
                 email=payload.email,
                 password=payload.password,
                 full_name=payload.full_name,
+                verification_token=token,
                 record_answer=partial(
                     idempotency.idempotency_record,
                     key=key,
                     email=payload.email,
                     fingerprint=fingerprint,
                     status_code=202,
-                    response=answer.model_dump(),
+                    response=answer.model_dump(exclude={"verification_token"}),
                 ),
             )
             return Status(202, answer)
@@ -196,7 +207,7 @@ def signup(request: HttpRequest, payload: SignupIn):
             "Use a new key for a new request.",
             "reused",
         )
-    return Status(record.status_code, record.response)
+    return Status(record.status_code, {**record.response, "verification_token": token})
 
 
 def _idempotency_error(message: str, kind: str):
@@ -215,7 +226,9 @@ def _idempotency_error(message: str, kind: str):
 def verify(request: HttpRequest, payload: VerifyIn):
     """200 on the right code; one 400 for every wrong, expired or used code and
     unknown address; 429 after 5 wrong codes for the address (any address)."""
-    outcome = services.email_code_verify(email=payload.email, code=payload.code)
+    outcome = services.email_code_verify(
+        email=payload.email, code=payload.code, verification_token=payload.verification_token
+    )
     if outcome is services.VerifyOutcome.VERIFIED:
         return Status(200, VerifiedOut(email=payload.email))
     if outcome is services.VerifyOutcome.LOCKED:

@@ -9,12 +9,11 @@ from signup import accounts
 from signup.api import ERROR_HEADERS, RETRY_AFTER, code_limit_check
 from signup.auth import bearer
 from signup.limits import LimitResult
-from signup.schemas import EmailIn
+from signup.schemas import CodeIn, EmailIn
 from signup.schemas_accounts import (
     AUTHED_ERRORS,
     POST_ERRORS,
     CodeSentOut,
-    CodeVerifyIn,
     LoginIn,
     ResetConfirmIn,
     TokenOut,
@@ -78,7 +77,7 @@ def code_request(request: HttpRequest, payload: EmailIn):
     summary="Log in with an emailed code",
     openapi_extra=ERROR_HEADERS,
 )
-def code_verify(request: HttpRequest, payload: CodeVerifyIn):
+def code_verify(request: HttpRequest, payload: CodeIn):
     raw, _ = accounts.login_code_verify(email=payload.email, code=payload.code)
     return Status(200, _token_out(raw))
 

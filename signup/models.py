@@ -70,7 +70,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
         ]
-        indexes = [models.Index(fields=["is_staff"], name="user_is_staff_idx")]
+        indexes = [
+            models.Index(fields=["is_staff"], name="user_is_staff_idx"),
+            # The expiry job's scan (signup.expiry): only never-verified accounts.
+            models.Index(
+                fields=["date_joined"],
+                condition=models.Q(email_verified_at__isnull=True),
+                name="user_unverified_joined_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -172,6 +180,26 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class PendingSignup(models.Model):
+    """One signup of an address that its mailbox has not confirmed yet.
+
+    The signup's client holds the token (only its SHA-256 is here); verify
+    takes it back with the code, and the account gets this row's password
+    and name: whoever signed the address up without reading its mail holds
+    nothing that survives the owner's verification (pre-account hijacking,
+    signup.verification_tokens). Every row of the account dies then.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="pending_signups")
+    token_hash = models.CharField(max_length=64, unique=True)
+    password = models.CharField(max_length=256)  # Argon2id, as User.password
+    full_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"pending signup #{self.pk} of user {self.user_id}"
 
 
 class AccessToken(models.Model):

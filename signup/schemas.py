@@ -77,9 +77,19 @@ def password_validated(value: str, *, user: "_Applicant") -> str:
     return value
 
 
+def _optional(schema: dict) -> None:
+    """No "default" in the OpenAPI document: generators (openapi-typescript)
+    make a property with a default required in the type they write."""
+    schema.pop("default", None)
+
+
 class SignupIn(EmailIn):
     full_name: str = Field(
-        "", max_length=150, examples=["Ada Lovelace"], description="Optional, shown in the app."
+        "",
+        max_length=150,
+        examples=["Ada Lovelace"],
+        description="Optional, shown in the app.",
+        json_schema_extra=_optional,
     )
     # minLength 10 is stated for clients, but enforced by Django's validators
     # (so a short password is a password_too_short, like every other rule).
@@ -111,13 +121,26 @@ class SignupIn(EmailIn):
         return password_validated(value, user=user)
 
 
-class VerifyIn(EmailIn):
+class CodeIn(EmailIn):
+    """An address and the 6-digit code emailed to it (login code, reset)."""
+
     code: str = Field(
         ...,
         min_length=1,
         max_length=32,
         examples=["042917"],
-        description="The 6-digit code from the verification email.",
+        description="The 6-digit code from the email.",
+    )
+
+
+class VerifyIn(CodeIn):
+    verification_token: str = Field(
+        ...,
+        min_length=1,
+        max_length=256,
+        examples=["q1Xk3f0l9GmZ8cB2T4vN7wYp5sRj6eHa0uDi1oLc2yW"],
+        description="The verification_token of this client's signup answer: the account "
+        "gets the password of the signup whose token is presented.",
     )
 
 
@@ -127,6 +150,15 @@ class PendingOut(Schema):
 
     status: Literal["verification_pending"] = "verification_pending"
     email: str = Field(..., examples=["ada@example.com"])
+
+
+class SignupPendingOut(PendingOut):
+    verification_token: str = Field(
+        ...,
+        examples=["q1Xk3f0l9GmZ8cB2T4vN7wYp5sRj6eHa0uDi1oLc2yW"],
+        description="Opaque; for this client only. Send it back with the code to "
+        "POST /api/v1/signup/verify. Keep it like a password until then.",
+    )
 
 
 class VerifiedOut(Schema):

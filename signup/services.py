@@ -26,8 +26,9 @@ from signup.limits import (
     address_code_ask,
     address_code_request,
 )
-from signup.models import Profile, User, VerificationCode, Wallet
+from signup.models import PendingSignup, Profile, User, VerificationCode, Wallet
 from signup.selectors import LiveCode, live_code_for_address, user_by_email
+from signup.verification_tokens import pending_signup_add, pending_signup_for_token
 
 logger = logging.getLogger(__name__)
 
@@ -46,29 +47,41 @@ def user_signup(
     *,
     email: str,
     password: str,
+    verification_token: str,
     full_name: str = "",
     record_answer: Callable[[str], None] | None = None,
 ) -> None:
     """Create the account, or quietly email the owner of an existing one.
 
     The password is hashed on every path (equal work), and the caller gets
-    the same answer either way. email must already be normalized.
-    record_answer (the Idempotency-Key record) runs first in whichever
-    transaction does the work, so the answer and the effects commit together;
-    it gets the password's hash (Argon2id), computed once here.
+    the same answer either way. email must already be normalized. Every
+    path records this signup under verification_token (the client's, see
+    signup.verification_tokens): only a verify that presents it gives the
+    account this password. record_answer (the Idempotency-Key record) runs
+    first in whichever transaction does the work, so the answer and the
+    effects commit together; it gets the password's hash (Argon2id),
+    computed once here.
     """
     password_hash = make_password(password)
+    pending = partial(
+        pending_signup_add,
+        token=verification_token,
+        password_hash=password_hash,
+        full_name=full_name,
+    )
     try:
         with transaction.atomic():
             if record_answer is not None:
                 record_answer(password_hash)
             user = user_create(email=email, password_hash=password_hash, full_name=full_name)
+            pending(user_id=user.pk)
             address_code_request(email=email, force=True)
             outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER])
     except IntegrityError:
         # Taken, possibly by a concurrent signup that just committed.
         _signup_existing(
             email=email,
+            record_pending=pending,
             record_answer=None if record_answer is None else partial(record_answer, password_hash),
         )
         return
@@ -76,15 +89,26 @@ def user_signup(
 
 
 @transaction.atomic
-def _signup_existing(*, email: str, record_answer: Callable[[], None] | None = None) -> None:
+def _signup_existing(
+    *,
+    email: str,
+    record_pending: Callable[..., None],
+    record_answer: Callable[[], None] | None = None,
+) -> None:
     """Same 202 outside: a fresh code if unverified, a notice if verified.
 
-    Subject to the per-address limits, silently.
+    This signup is recorded for any existing account (one INSERT: equal
+    work; it can only ever complete an unverified one's verification), and
+    the account's password stays as it is: it changes only when a verify
+    presents this signup's token. Subject to the per-address limits, silently.
     """
     if record_answer is not None:
         record_answer()
     user = user_by_email(email=email)
-    if user is None or not user.is_active:
+    if user is None:
+        return
+    record_pending(user_id=user.pk)
+    if not user.is_active:
         return
     if not address_code_request(email=email).send:
         logger.info("signup user=%s outcome=existing-limited", user.pk)
@@ -168,8 +192,14 @@ def code_email_dispatch(*, email: str, purpose: str) -> None:
 
 
 @transaction.atomic(savepoint=False)
-def address_code_check(*, email: str, code: str, purpose: str) -> LiveCode | VerifyOutcome:
+def address_code_check(
+    *, email: str, code: str, purpose: str, owner_id: int | None = None
+) -> LiveCode | VerifyOutcome:
     """The address's live code of purpose if code matches it, else why not.
+
+    With owner_id, the code must also be that user's (verify: the user the
+    presented signup token belongs to; 0 when it names no signup); a
+    mismatch is a wrong answer like any other.
 
     Equal work for every address (docs/api.md): lock the address's attempt
     count (created for unknown addresses too), one query for the live code
@@ -189,7 +219,8 @@ def address_code_check(*, email: str, code: str, purpose: str) -> LiveCode | Ver
         user_id=row.user_id if row is not None else 0,
         purpose=purpose,
     )
-    if row is None or row.expires_at <= now or not matched:
+    owned = owner_id is None or (row is not None and row.user_id == owner_id)
+    if row is None or row.expires_at <= now or not matched or not owned:
         address_attempt_failed(budget)
         if budget.failures + 1 >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
             # The live code dies with the last allowed failure: a later
@@ -205,16 +236,33 @@ def address_code_check(*, email: str, code: str, purpose: str) -> LiveCode | Ver
 
 
 @transaction.atomic
-def email_code_verify(*, email: str, code: str) -> VerifyOutcome:
-    """Check the address's live verification code; verify its account on a match."""
+def email_code_verify(*, email: str, code: str, verification_token: str) -> VerifyOutcome:
+    """Check the address's live verification code and the signup's token;
+    on a match, verify the account with that signup's password and name.
+
+    The token is looked up on every path (one indexed query: equal work).
+    A token of another address, of an expired signup, or none at all is a
+    wrong answer, counted like a wrong code. Every signup of the account
+    dies with the verification: whoever else signed the address up holds
+    nothing afterwards (signup.verification_tokens).
+    """
+    pending = pending_signup_for_token(verification_token)
     checked = address_code_check(
-        email=email, code=code, purpose=VerificationCode.Purpose.VERIFY_EMAIL
+        email=email,
+        code=code,
+        purpose=VerificationCode.Purpose.VERIFY_EMAIL,
+        owner_id=0 if pending is None else pending[0],
     )
     if isinstance(checked, VerifyOutcome):
         return checked
-    User.objects.filter(pk=checked.user_id, email_verified_at__isnull=True).update(
-        email_verified_at=timezone.now()
+    assert pending is not None  # owner_id matched the code's user
+    _, password_hash, full_name = pending
+    verified = User.objects.filter(pk=checked.user_id, email_verified_at__isnull=True).update(
+        email_verified_at=timezone.now(), password=password_hash
     )
+    if verified:
+        Profile.objects.filter(user_id=checked.user_id).update(full_name=full_name)
+    PendingSignup.objects.filter(user_id=checked.user_id).delete()
     logger.info("verify user=%s outcome=verified", checked.user_id)
     return VerifyOutcome.VERIFIED
 

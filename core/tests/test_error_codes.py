@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 
 from signup import services
-from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, VERIFY, make_user
+from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, VERIFY, make_user, verify_body
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_invalid_json(client):
 
 
 def test_invalid_code(client):
-    assert_error(post(client, VERIFY, {"email": "a@example.com", "code": "1"}), 400, "invalid_code")
+    assert_error(post(client, VERIFY, verify_body("a@example.com", "1")), 400, "invalid_code")
 
 
 def test_body_too_large(client):
@@ -100,8 +100,8 @@ def test_rate_limited_per_address(client):
 def test_too_many_attempts(client):
     make_user("a@example.com")
     for _ in range(5):
-        post(client, VERIFY, {"email": "a@example.com", "code": "000000"})
-    response = post(client, VERIFY, {"email": "a@example.com", "code": "000000"})
+        post(client, VERIFY, verify_body("a@example.com", "000000"))
+    response = post(client, VERIFY, verify_body("a@example.com", "000000"))
     assert_error(response, 429, "too_many_attempts")
     assert response["Retry-After"]
 

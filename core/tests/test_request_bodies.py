@@ -175,6 +175,7 @@ def test_chunked_bodies_through_gunicorn(gunicorn):
     """The real thing: a chunked body is read (it was "not valid JSON"), and
     a 1 MB chunked body is 413 (it was 400)."""
     status, body = post_chunked(gunicorn, BODY.encode())
+    assert body.pop("verification_token")
     assert (status, body) == (202, {"status": "verification_pending", "email": "ada@example.com"})
 
     status, body = post_chunked(gunicorn, b'{"email": "' + b"a" * (1024 * 1024) + b'"}')

@@ -7,7 +7,8 @@ import pytest
 from messaging.models import Notification, Outbox
 from signup import services
 from signup.hashers import Argon2idHasher
-from signup.models import AddressLimit, Profile, User, VerificationCode, Wallet
+from signup.models import AddressLimit, PendingSignup, Profile, User, VerificationCode, Wallet
+from signup.tokens import token_digest
 
 SIGNUP = "/api/v1/signup"
 VERIFY = "/api/v1/signup/verify"
@@ -25,12 +26,32 @@ def _no_ip_limit(settings):
 
 
 def make_user(email: str, *, verified: bool = False, password: str = PASSWORD, **extra) -> User:
-    """An account as the manager makes it (profile and wallet, no limit row)."""
+    """An account as the manager makes it (profile and wallet, no limit row);
+    an unverified one with the pending signup a signup leaves (its token:
+    signup_token(email))."""
     if verified:
         from django.utils import timezone
 
         extra["email_verified_at"] = timezone.now()
-    return User.objects.create_user(email, password, **extra)
+    user = User.objects.create_user(email, password, **extra)
+    if not verified:
+        PendingSignup.objects.create(
+            user=user,
+            token_hash=token_digest(signup_token(email)),
+            password=user.password,
+            full_name=user.profile.full_name,
+        )
+    return user
+
+
+def signup_token(email: str) -> str:
+    """The verification token of make_user's unverified account (tests only)."""
+    return f"test-token-{email.lower()}"
+
+
+def verify_body(email: str, code: str, token: str | None = None) -> dict:
+    """A POST /signup/verify body with the account's signup token (make_user's)."""
+    return {"email": email, "code": code, "verification_token": token or signup_token(email)}
 
 
 def issue_code(user: User) -> str:

@@ -24,7 +24,7 @@ from signup.tests.accounts_helpers import (
     verified_user,
     wrong,
 )
-from signup.tests.conftest import VERIFY, issue_code, make_user, outbox_kinds
+from signup.tests.conftest import VERIFY, issue_code, make_user, outbox_kinds, verify_body
 
 pytestmark = pytest.mark.django_db
 
@@ -253,7 +253,7 @@ def test_a_code_only_works_for_its_own_purpose(api, purpose, use):
     elif use == "reset":
         response = reset_confirm(api, code)
     else:
-        response = api.post_json(VERIFY, {"email": EMAIL, "code": code})
+        response = api.post_json(VERIFY, verify_body(EMAIL, code))
 
     assert response.status_code == 400
     assert not AccessToken.objects.exists()

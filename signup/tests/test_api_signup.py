@@ -4,6 +4,7 @@ Bad input is in test_api_errors.py, the per-IP limit in test_rate_limit.py.
 """
 
 import json
+import re
 import smtplib
 
 import pytest
@@ -13,11 +14,21 @@ from django.core.mail import send_mail
 from django.test import Client
 
 from messaging.models import Notification, Outbox
-from signup.models import AddressLimit, Profile, User, Wallet
+from signup.models import AddressLimit, PendingSignup, Profile, User, Wallet
 from signup.services import ANNOUNCE_NEW_USER, SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, SIGNUP, make_user, outbox_kinds, row_counts
+from signup.tokens import token_digest
 
 pytestmark = pytest.mark.django_db
+
+TOKEN_FORM = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, URL-safe base64, unpadded
+
+
+def without_token(response) -> dict:
+    body = response.json()
+    assert TOKEN_FORM.fullmatch(body.pop("verification_token"))
+    return body
+
 
 ARGON2ID_PREFIX = "argon2$argon2id$v=19$m=19456,t=2,p=1$"
 
@@ -31,8 +42,16 @@ def test_new_address_answers_202_and_creates_everything_in_one_go(api):
 
     assert response.status_code == 202
     assert response["Content-Type"] == "application/json; charset=utf-8"
-    assert response.json() == {"status": "verification_pending", "email": "ada@example.com"}
+    body = response.json()
+    token = body.pop("verification_token")
+    assert body == {"status": "verification_pending", "email": "ada@example.com"}
+    assert TOKEN_FORM.fullmatch(token)
     user = User.objects.get()
+    # The token is stored only as its hash, with this signup's password.
+    (pending,) = PendingSignup.objects.filter(user=user)
+    assert pending.token_hash == token_digest(token) != token
+    assert pending.password == user.password
+    assert pending.full_name == "Ada Lovelace"
     assert user.email == "ada@example.com"
     assert not user.is_verified
     assert user.is_active
@@ -79,7 +98,7 @@ def test_normalized_email_is_echoed_and_stored(api, sent, stored):
     response = signup(api, sent)
 
     assert response.status_code == 202
-    assert response.json() == {"status": "verification_pending", "email": stored}
+    assert without_token(response) == {"status": "verification_pending", "email": stored}
     assert User.objects.get().email == stored
 
 
@@ -110,9 +129,13 @@ def taken():
 
 
 def _anonymised(response, email):
+    token = response.json()["verification_token"]
+    assert TOKEN_FORM.fullmatch(token)  # one form for every path
     return (
         response.status_code,
-        response.content.replace(json.dumps(email).encode(), b'"<email>"'),
+        response.content.replace(json.dumps(email).encode(), b'"<email>"').replace(
+            token.encode(), b"<token>"
+        ),
         sorted(response.headers.items()),
         sorted(response.cookies.items()),
     )
@@ -123,7 +146,9 @@ def test_answer_is_byte_identical_for_new_unverified_and_verified(api, taken):
 
     shapes = {email: _anonymised(r, email) for email, r in responses.items()}
     assert shapes[NEW] == shapes[UNVERIFIED] == shapes[VERIFIED]
-    assert shapes[NEW][1] == b'{"status": "verification_pending", "email": "<email>"}'
+    assert shapes[NEW][1] == (
+        b'{"status": "verification_pending", "email": "<email>", "verification_token": "<token>"}'
+    )
     assert shapes[NEW][3] == []  # no cookie either
     for email, response in responses.items():
         assert response.json()["email"] == email
@@ -185,8 +210,8 @@ def test_taken_address_is_subject_to_the_address_cooldown_silently(api, taken):
     fourth = signup(api, VERIFIED)
 
     assert [r.status_code for r in (first, second, third, fourth)] == [202] * 4
-    assert first.content == second.content
-    assert third.content == fourth.content
+    assert _anonymised(first, UNVERIFIED) == _anonymised(second, UNVERIFIED)
+    assert _anonymised(third, VERIFIED) == _anonymised(fourth, VERIFIED)
     assert outbox_kinds(taken[UNVERIFIED]) == [VERIFICATION_EMAIL]
     assert outbox_kinds(taken[VERIFIED]) == [SIGNUP_NOTICE_EMAIL]
 
@@ -205,7 +230,7 @@ def test_taken_inactive_account_gets_nothing_but_the_same_answer(api):
     response = signup(api, UNVERIFIED)
 
     assert response.status_code == 202
-    assert response.json() == {"status": "verification_pending", "email": UNVERIFIED}
+    assert without_token(response) == {"status": "verification_pending", "email": UNVERIFIED}
     assert outbox_kinds(user) == []
 
 

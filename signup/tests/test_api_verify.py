@@ -21,6 +21,8 @@ from signup.tests.conftest import (
     make_user,
     outbox_kinds,
     row_counts,
+    signup_token,
+    verify_body,
 )
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +30,8 @@ pytestmark = pytest.mark.django_db
 EMAIL = "ada@example.com"
 
 
-def verify(api, code, email=EMAIL):
-    return api.post_json(VERIFY, {"email": email, "code": code})
+def verify(api, code, email=EMAIL, token=None):
+    return api.post_json(VERIFY, verify_body(email, code, token))
 
 
 def wrong(code: str) -> str:
@@ -68,10 +70,11 @@ def test_address_is_matched_case_insensitively_and_echoed_normalized(api):
 
 
 def test_signup_then_verify_through_the_api(api):
-    assert api.post_json(SIGNUP, {"email": EMAIL, "password": PASSWORD}).status_code == 202
+    answer = api.post_json(SIGNUP, {"email": EMAIL, "password": PASSWORD})
+    assert answer.status_code == 202
     code = issue_code(User.objects.get())  # what the worker does for the outbox row
 
-    assert verify(api, code).status_code == 200
+    assert verify(api, code, token=answer.json()["verification_token"]).status_code == 200
     assert User.objects.get().is_verified
 
 
@@ -83,7 +86,10 @@ def _expired(user):
 
 def _used(user):
     code = issue_code(user)
-    assert signup.services.email_code_verify(email=EMAIL, code=code).name == "VERIFIED"
+    outcome = signup.services.email_code_verify(
+        email=EMAIL, code=code, verification_token=signup_token(EMAIL)
+    )
+    assert outcome.name == "VERIFIED"
     return code
 
 
@@ -295,7 +301,7 @@ def test_verify_runs_the_same_statements_for_every_kind_of_address():
         for attempt in (1, 2):
             with CaptureQueriesContext(connection) as ctx:
                 response = Client().post(
-                    VERIFY, {"email": email, "code": "000000"}, content_type="application/json"
+                    VERIFY, verify_body(email, "000000"), content_type="application/json"
                 )
             assert response.status_code == 400
             shapes[(email, attempt)] = [sql_shape(q["sql"]) for q in ctx.captured_queries]
@@ -375,5 +381,6 @@ def test_internationalized_address_can_verify(api, email):
     stored = response.json()["email"]
     code = issue_code(User.objects.get())
 
-    assert verify(api, code, email=stored).status_code == 200
+    token = response.json()["verification_token"]
+    assert verify(api, code, email=stored, token=token).status_code == 200
     assert User.objects.get().is_verified

@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from messaging.models import Outbox
 from signup import idempotency
-from signup.models import IdempotencyKey, User
+from signup.models import IdempotencyKey, PendingSignup, User
 from signup.services import VERIFICATION_EMAIL
-from signup.tests.conftest import PASSWORD, SIGNUP, row_counts
+from signup.tests.conftest import PASSWORD, SIGNUP, VERIFY, issue_code, row_counts, verify_body
 from signup.tests.test_race import run_together
+from signup.tokens import token_digest
 
 BODY = {"email": "Ada@Example.com", "password": PASSWORD, "full_name": "Ada Lovelace"}
 
@@ -37,10 +38,29 @@ def test_same_key_same_body_answers_the_same_and_does_nothing_more(api):
     second = post(api)
 
     assert first.status_code == second.status_code == 202
-    assert first.content == second.content
-    assert first.json() == {"status": "verification_pending", "email": "Ada@example.com"}
+    assert first.content == second.content  # the same verification_token too
+    body = first.json()
+    token = body.pop("verification_token")
+    assert body == {"status": "verification_pending", "email": "Ada@example.com"}
     assert row_counts() == counts  # no second code request, no second email row
     assert IdempotencyKey.objects.count() == 1
+    # The token is kept nowhere in clear: the replay derives it again.
+    record = IdempotencyKey.objects.values().get()
+    assert token not in json.dumps(record, default=str)
+    assert PendingSignup.objects.get().token_hash == token_digest(token)
+
+
+@pytest.mark.django_db
+def test_the_replayed_token_verifies_and_another_keys_token_differs(api):
+    first = post(api).json()["verification_token"]
+    replayed = post(api).json()["verification_token"]
+    other = post(api, key="retry-2").json()["verification_token"]
+
+    assert first == replayed != other
+    user = User.objects.get()
+    code = issue_code(user)
+    response = api.post_json(VERIFY, verify_body("ada@example.com", code, replayed))
+    assert response.status_code == 200
 
 
 @pytest.mark.django_db

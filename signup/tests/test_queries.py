@@ -24,6 +24,7 @@ from signup.tests.conftest import (
     issue_code,
     make_user,
     run_queued_resends,
+    verify_body,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,23 +37,29 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # known and an unknown address (issue 8: equal work; it was a SELECT FOR
 # UPDATE, then SAVEPOINT, INSERT, RELEASE for a first request).
 #
-# New address: BEGIN, INSERT user, INSERT profile, INSERT wallet, upsert limit
-# row, UPDATE it, INSERT both outbox rows (one statement), COMMIT; on commit:
-# UPDATE outbox enqueued_at.
-SIGNUP_NEW_QUERIES = 9
+# Every signup path records the signup under its verification token (issue 18,
+# pre-account hijacking): one upsert of signup_pendingsignup.
+#
+# New address: BEGIN, INSERT user, INSERT profile, INSERT wallet, upsert the
+# pending signup, upsert limit row, UPDATE it, INSERT both outbox rows (one
+# statement), COMMIT; on commit: UPDATE outbox enqueued_at.
+SIGNUP_NEW_QUERIES = 10
 # Taken (verified or not), its limit row out of the cooldown: BEGIN, INSERT user
-# (fails on the unique index), ROLLBACK, BEGIN, SELECT user, upsert limit row,
-# UPDATE it, INSERT outbox row, COMMIT, UPDATE outbox enqueued_at.
-SIGNUP_TAKEN_QUERIES = 10
+# (fails on the unique index), ROLLBACK, BEGIN, SELECT user, upsert the pending
+# signup, upsert limit row, UPDATE it, INSERT outbox row, COMMIT, UPDATE outbox
+# enqueued_at.
+SIGNUP_TAKEN_QUERIES = 11
 # Taken, within the cooldown: as above, minus INSERT outbox and the enqueue's
 # UPDATE (the limit row's UPDATE runs either way: one shape).
-SIGNUP_TAKEN_LIMITED_QUERIES = 8
-# Right code: BEGIN, upsert limit row (the attempt count), SELECT code FOR
-# UPDATE joined with its user by Lower(email), UPDATE code, UPDATE user, COMMIT.
-VERIFY_OK_QUERIES = 6
-# Wrong code, for any address: BEGIN, upsert limit row, SELECT code, UPDATE
-# limit row (failures), COMMIT.
-VERIFY_WRONG_QUERIES = 5
+SIGNUP_TAKEN_LIMITED_QUERIES = 9
+# Right code: BEGIN, SELECT pending signup by token hash, upsert limit row (the
+# attempt count), SELECT code FOR UPDATE joined with its user by Lower(email),
+# UPDATE code, UPDATE user (verified, that signup's password), UPDATE profile
+# (its name), DELETE the account's pending signups, COMMIT.
+VERIFY_OK_QUERIES = 9
+# Wrong code, for any address: BEGIN, SELECT pending signup by token hash,
+# upsert limit row, SELECT code, UPDATE limit row (failures), COMMIT.
+VERIFY_WRONG_QUERIES = 6
 # Any address (unverified, verified, unknown, first request or not), out of
 # the cooldown: BEGIN, upsert limit row, UPDATE it, COMMIT; and one enqueue of
 # signup.tasks.resend_code, whose worker looks the account up and writes the
@@ -126,7 +133,7 @@ def test_signup_taken_address(verified):
 def test_verify_right_code():
     code = issue_code(make_user("ada@example.com"))
 
-    count, sql = queries_for(VERIFY, {"email": "ada@example.com", "code": code}, 200)
+    count, sql = queries_for(VERIFY, verify_body("ada@example.com", code), 200)
 
     assert count == VERIFY_OK_QUERIES, sql
 
@@ -136,7 +143,7 @@ def test_verify_wrong_code():
     code = issue_code(make_user("ada@example.com"))
     wrong = f"{(int(code) + 1) % 10**6:06d}"
 
-    count, sql = queries_for(VERIFY, {"email": "ada@example.com", "code": wrong}, 400)
+    count, sql = queries_for(VERIFY, verify_body("ada@example.com", wrong), 400)
 
     assert count == VERIFY_WRONG_QUERIES, sql
 
