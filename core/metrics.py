@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -149,12 +150,14 @@ class BrokerCollector(Collector):
 
 
 def _scrape_time_registry() -> CollectorRegistry:
-    """Values read when scraped (broker, outbox): the same from any process."""
-    from messaging.metrics import OutboxCollector
+    """Values read when scraped (broker, outbox): the same from any process.
 
+    The collectors are named in settings.METRICS_SCRAPE_COLLECTORS (the
+    composition root), so core imports no app's code.
+    """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BrokerCollector())
-    registry.register(OutboxCollector())
+    for path in settings.METRICS_SCRAPE_COLLECTORS:
+        registry.register(import_string(path)())
     return registry
 
 

@@ -413,6 +413,11 @@ CONTENT_SECURITY_POLICY = {
 # so that workers of several checkouts on one machine do not fight over one
 # port.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# Read at scrape time (core.metrics), each cached METRICS_CACHE_SECONDS.
+METRICS_SCRAPE_COLLECTORS = [
+    "core.metrics.BrokerCollector",
+    "messaging.metrics.OutboxCollector",
+]
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 
 

@@ -9,7 +9,7 @@ This module names no job itself: the apps' jobs are listed in settings.
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 class PeriodicJobs:
     """Runs each configured job when its interval has passed (first: at once)."""
 
-    def __init__(self, jobs: dict[str, float] | None = None) -> None:
-        configured: dict[str, float] = settings.WORKER_PERIODIC_JOBS if jobs is None else jobs
+    def __init__(self, jobs: Mapping[str, float] | None = None) -> None:
+        configured: Mapping[str, float] = settings.WORKER_PERIODIC_JOBS if jobs is None else jobs
         self._jobs: list[tuple[str, Callable[[], object], float]] = [
             (path, import_string(path), float(every)) for path, every in configured.items()
         ]

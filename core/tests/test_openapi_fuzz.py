@@ -230,3 +230,23 @@ def test_interactive_docs_are_served(client):
 
     assert response.status_code == 200
     assert b"/api/v1/openapi.json" in response.content
+
+
+def test_optional_request_fields_are_optional_for_code_generators(client):
+    """openapi-typescript (and others) make a property with a "default"
+    required in the type they write, so `{email, password}` failed to type-check
+    against SignupIn: an optional request field is simply not required."""
+    document = client.get(OPENAPI).json()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                ref = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                schema = document["components"]["schemas"][ref]
+                with_default = [
+                    name for name, prop in schema["properties"].items() if "default" in prop
+                ]
+                assert with_default == [], f"{method.upper()} {path}: {ref} {with_default}"
+    signup = document["components"]["schemas"]["SignupIn"]
+    assert "full_name" in signup["properties"]
+    assert "full_name" not in signup["required"]
