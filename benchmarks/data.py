@@ -3,9 +3,9 @@
 import itertools
 import uuid
 
+from signup.codes import verification_code_issue
+from signup.flows.verification import pending_signup_add, verification_token_new
 from signup.models import User, VerificationCode
-from signup.services import verification_code_issue
-from signup.verification_tokens import pending_signup_add, verification_token_new
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count()

@@ -29,12 +29,6 @@ class Row:
     gate: str = "-"
 
 
-def percentiles_ms(seconds: list[float]) -> tuple[float, float, float]:
-    """p50, p95, p99 in milliseconds (loadtests.stats: nearest rank, as the load runner)."""
-    p50, p95, p99 = p50_p95_p99(seconds)
-    return p50 * 1000, p95 * 1000, p99 * 1000
-
-
 class QueryCounter:
     """Counts SQL statements per call of a function, for connection.execute_wrapper.
 
@@ -75,8 +69,8 @@ def gate(benchmark, rows: list[Row], *, queries: str = "-", p95_budget_ms: float
     """
     if benchmark.stats is None:
         return None
-    data = benchmark.stats.stats.data
-    p50, p95, p99 = percentiles_ms(data)
+    data = benchmark.stats.stats.data  # seconds per round
+    p50, p95, p99 = p50_p95_p99(s * 1000 for s in data)  # loadtests.stats: nearest rank
     failed = p95_budget_ms is not None and p95 >= p95_budget_ms
     verdict = "-" if p95_budget_ms is None else ("FAIL" if failed else "pass")
     row = Row(

@@ -11,7 +11,7 @@ from benchmarks.data import population, unverified_user
 from benchmarks.gate import QueryCounter, gate
 from messaging.models import Notification, Outbox
 from messaging.services import email_deliver, notifications_deliver
-from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
+from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 
 # claim (UPDATE), load row + user, admin ids, INSERT notifications, mark sent.
 ANNOUNCE_QUERIES = 5

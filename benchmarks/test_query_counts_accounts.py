@@ -16,14 +16,15 @@ from benchmarks.gate import Row
 from benchmarks.test_query_counts import listing
 from messaging.models import Notification, Outbox
 from messaging.services import notifications_deliver
-from signup import accounts
+from signup import messages
+from signup.codes import verification_code_issue
+from signup.flows import status
 from signup.models import VerificationCode
-from signup.services import verification_code_issue
 
 AUTH = "SELECT signup_accesstoken JOIN user, profile by key_hash (live, active)"
 EXPECTED = {
     "POST /api/v1/auth/login": [
-        # the attempt is counted before the hash, atomically (signup.attempts:
+        # the attempt is counted before the hash, atomically (signup.limits:
         # parallel wrong logins cannot all pass the limit), and a right
         # password gives it back: a wrong one costs these two statements
         "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
@@ -181,10 +182,10 @@ def test_status_change_query_counts(existing, world, rows):
     user, _ = world(existing)
 
     with CaptureQueriesContext(connection) as captured:
-        assert accounts.user_deactivate(user=user)
+        assert status.user_deactivate(user=user)
     check("user_deactivate", existing, captured.captured_queries, SERVICES["user_deactivate"], rows)
 
-    row = Outbox.objects.get(kind=accounts.DEACTIVATED_NOTICE)
+    row = Outbox.objects.get(kind=messages.DEACTIVATED_NOTICE)
     with CaptureQueriesContext(connection) as captured:
         notifications_deliver(outbox_id=row.pk)
     label = "notify (worker: the user and every admin)"

@@ -21,8 +21,8 @@ from django.urls import path
 
 import core.urls
 from benchmarks.data import PASSWORD, fresh_email, unverified_user
+from signup.codes import verification_code_issue
 from signup.models import User, VerificationCode
-from signup.services import verification_code_issue
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANTED = "/bench/n-plus-one"

@@ -11,6 +11,7 @@ per request (no cooldown or attempt limit in the way). For each pair of
 classes of one endpoint it prints the AUC: the chance that a random request
 of one class took longer than one of the other (0.5: indistinguishable;
 reported as max(AUC, 1 - AUC)). Target (issue 8): below 0.6 for every pair.
+Per class it also prints the median and p90 (loadtests.stats: nearest rank).
 
 Classes: signup of a new / unverified / verified address; resend, verify
 (wrong code), login code and password reset for an unverified (holding a
@@ -27,9 +28,10 @@ import logging
 import math
 import os
 import random
-import statistics
 import time
 import uuid
+
+from loadtests.stats import percentile
 
 PASSWORD = "correct horse battery staple"
 ENDPOINTS = {
@@ -60,131 +62,185 @@ def auc(xs: list[float], ys: list[float]) -> float:
     return wins / (len(xs) * len(ys))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--samples", type=int, default=40, help="requests per class")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--json", help="also write the raw samples and AUCs here")
     parser.add_argument("--only", nargs="+", choices=list(ENDPOINTS), help="these endpoints only")
-    args = parser.parse_args()
-    endpoints = {e: ENDPOINTS[e] for e in args.only} if args.only else ENDPOINTS
+    return parser.parse_args()
 
+
+def setup_django() -> None:
+    """Django with the production hasher, no per-IP limit, quiet logs, a migrated schema."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     os.environ["RATE_LIMIT_PER_IP"] = "off"
     import django
 
     django.setup()
     from django.conf import settings
+    from django.core.management import call_command
 
     # Every wrong password comes from one client: the per-IP failure limit
     # (its Redis work still runs for every class) must not turn them into 429s.
     settings.LOGIN_FAILURES_PER_IP = 10**9
     logging.disable(logging.WARNING)  # 400s and queued-email lines would drown the table
-    from django.contrib.auth.hashers import make_password
-    from django.core.management import call_command
-    from django.test import Client
-    from django.utils import timezone
-
-    from signup.models import User, VerificationCode
-    from signup.services import verification_code_issue
-    from signup.verification_tokens import pending_signup_add, verification_token_new
-
     call_command("migrate", verbosity=0)
-    client = Client()
-    run = uuid.uuid4().hex[:8]
-    serial = itertools.count()
-    password_hash = make_password(PASSWORD)
 
-    tokens: dict[str, str] = {}  # address -> the verification_token of its signup
 
-    def address(endpoint: str, kind: str) -> str:
+class Accounts:
+    """Fresh addresses of each class, and the verification_token of each one's signup."""
+
+    def __init__(self) -> None:
+        from django.contrib.auth.hashers import make_password
+
+        self.run = uuid.uuid4().hex[:8]
+        self.serial = itertools.count()
+        self.password_hash = make_password(PASSWORD)
+        self.tokens: dict[str, str] = {}  # address -> the verification_token of its signup
+
+    def address(self, endpoint: str, kind: str) -> str:
         """An address of the given kind that no other request has touched.
 
         For verify, the client holds a signup's token as an attacker would
         (its own signup of the address); of an unknown address, a random one.
         """
-        email = f"t-{run}-{next(serial)}@example.com"
+        from django.utils import timezone
+
+        from signup.codes import verification_code_issue
+        from signup.flows.verification import pending_signup_add, verification_token_new
+        from signup.models import User, VerificationCode
+
+        email = f"t-{self.run}-{next(self.serial)}@example.com"
         purpose = CODE_PURPOSE.get(endpoint, VerificationCode.Purpose.VERIFY_EMAIL)
-        tokens[email] = verification_token_new()
+        self.tokens[email] = verification_token_new()
         if kind == "unverified":
-            user = User.objects.create(email=email, password=password_hash)
+            user = User.objects.create(email=email, password=self.password_hash)
             verification_code_issue(user=user, purpose=purpose)
         elif kind == "verified":
             user = User.objects.create(
-                email=email, password=password_hash, email_verified_at=timezone.now()
+                email=email, password=self.password_hash, email_verified_at=timezone.now()
             )
             if endpoint in CODE_PURPOSE:
                 verification_code_issue(user=user, purpose=purpose)
         if kind != "unknown" and endpoint == "verify":
             pending_signup_add(
-                user_id=user.pk, token=tokens[email], password_hash=password_hash, full_name=""
+                user_id=user.pk,
+                token=self.tokens[email],
+                password_hash=self.password_hash,
+                full_name="",
             )
         return email
 
-    def body(endpoint: str, email: str) -> str:
-        if endpoint == "signup":
-            return json.dumps({"email": email, "password": PASSWORD})
-        if endpoint == "login":
-            return json.dumps({"email": email, "password": "wrong horse battery staple"})
-        if endpoint == "verify":
-            return json.dumps(
-                {"email": email, "code": "000000", "verification_token": tokens[email]}
-            )
-        if endpoint == "code-verify":
-            return json.dumps({"email": email, "code": "000000"})
-        if endpoint == "reset-confirm":
-            return json.dumps({"email": email, "code": "000000", "password": "a new passphrase"})
-        return json.dumps({"email": email})
+    def body(self, endpoint: str, email: str) -> str:
+        return body(endpoint, email, self.tokens[email])
 
+
+def body(endpoint: str, email: str, token: str) -> str:
+    """The JSON request body: a wrong password or code wherever the endpoint takes one."""
+    if endpoint == "signup":
+        return json.dumps({"email": email, "password": PASSWORD})
+    if endpoint == "login":
+        return json.dumps({"email": email, "password": "wrong horse battery staple"})
+    if endpoint == "verify":
+        return json.dumps({"email": email, "code": "000000", "verification_token": token})
+    if endpoint == "code-verify":
+        return json.dumps({"email": email, "code": "000000"})
+    if endpoint == "reset-confirm":
+        return json.dumps({"email": email, "code": "000000", "password": "a new passphrase"})
+    return json.dumps({"email": email})
+
+
+Class = tuple[str, str]  # (endpoint, kind)
+
+
+def plan(endpoints: dict, samples: int) -> list[Class]:
+    """Every class `samples` times, interleaved in one random order."""
     tasks = [
         (endpoint, kind)
         for endpoint, (_, kinds) in endpoints.items()
         for kind in kinds
-        for _ in range(args.samples)
+        for _ in range(samples)
     ]
     random.shuffle(tasks)
-    # Accounts first, so the timed loop does nothing but requests.
-    prepared = [(endpoint, kind, address(endpoint, kind)) for endpoint, kind in tasks]
-    samples: dict[tuple[str, str], list[float]] = {(e, k): [] for e, k in tasks}
-    statuses: dict[tuple[str, str], set[int]] = {(e, k): set() for e, k in tasks}
+    return tasks
 
-    for _ in range(args.warmup):
+
+def sample(
+    client, accounts: Accounts, endpoints: dict, tasks: list[Class], warmup: int
+) -> tuple[dict[Class, list[float]], dict[Class, set[int]]]:
+    """Time every planned request (ms) and keep the statuses seen, per class."""
+    # Accounts first, so the timed loop does nothing but requests.
+    prepared = [(endpoint, kind, accounts.address(endpoint, kind)) for endpoint, kind in tasks]
+    samples: dict[Class, list[float]] = {(e, k): [] for e, k in tasks}
+    statuses: dict[Class, set[int]] = {(e, k): set() for e, k in tasks}
+
+    for _ in range(warmup):
         for endpoint, (path, kinds) in endpoints.items():
             for kind in kinds:
-                payload = body(endpoint, address(endpoint, kind))
+                payload = accounts.body(endpoint, accounts.address(endpoint, kind))
                 client.post(path, payload, content_type="application/json")
     for endpoint, kind, email in prepared:
-        payload = body(endpoint, email)
+        payload = accounts.body(endpoint, email)
         start = time.perf_counter()
         response = client.post(ENDPOINTS[endpoint][0], payload, content_type="application/json")
         elapsed = (time.perf_counter() - start) * 1000
         samples[(endpoint, kind)].append(elapsed)
         statuses[(endpoint, kind)].add(response.status_code)
+    return samples, statuses
 
-    print(f"{args.samples} requests per class, interleaved; times in ms; AUC = max(p, 1 - p)")
-    print(f"{'endpoint':13} {'class':11} {'status':8} {'median':>7} {'p90':>7}")
+
+def class_table(
+    endpoints: dict, samples: dict[Class, list[float]], statuses: dict[Class, set[int]], n: int
+) -> list[str]:
+    """Per class: statuses seen, median and p90 (loadtests.stats: nearest rank)."""
+    lines = [
+        f"{n} requests per class, interleaved; times in ms; AUC = max(p, 1 - p)",
+        f"{'endpoint':13} {'class':11} {'status':8} {'median':>7} {'p90':>7}",
+    ]
     for endpoint, (_, kinds) in endpoints.items():
         for kind in kinds:
             times = samples[(endpoint, kind)]
-            cuts = statistics.quantiles(times, n=10)
             codes = ",".join(str(s) for s in sorted(statuses[(endpoint, kind)]))
-            print(
-                f"{endpoint:13} {kind:11} {codes:8} {statistics.median(times):7.2f} {cuts[8]:7.2f}"
+            lines.append(
+                f"{endpoint:13} {kind:11} {codes:8}"
+                f" {percentile(times, 50):7.2f} {percentile(times, 90):7.2f}"
             )
-    print()
-    print(f"{'endpoint':13} {'pair':24} {'AUC':>5} {'p (same)':>8}")
-    worst = 0.0
-    aucs = {}
+    return lines
+
+
+def auc_table(endpoints: dict, samples: dict[Class, list[float]]) -> tuple[list[str], dict]:
+    """Per pair of classes of one endpoint: max(AUC, 1 - AUC), its p if alike, the worst."""
+    lines = [f"{'endpoint':13} {'pair':24} {'AUC':>5} {'p (same)':>8}"]
+    aucs: dict[str, float] = {}
     for endpoint, (_, kinds) in endpoints.items():
         for a, b in itertools.combinations(kinds, 2):
             xs, ys = samples[(endpoint, a)], samples[(endpoint, b)]
             value = max(auc(xs, ys), 1 - auc(xs, ys))
             p = p_value(value, len(xs), len(ys))
-            worst = max(worst, value)
             aucs[f"{endpoint} {a}/{b}"] = value
             flag = "" if value < 0.6 else "  >= 0.6"
-            print(f"{endpoint:13} {a + ' vs ' + b:24} {value:5.2f} {p:8.2f}{flag}")
-    print(f"\nworst pair: {worst:.2f} (target < 0.6)")
+            lines.append(f"{endpoint:13} {a + ' vs ' + b:24} {value:5.2f} {p:8.2f}{flag}")
+    worst = max(aucs.values(), default=0.0)
+    lines.append(f"\nworst pair: {worst:.2f} (target < 0.6)")
+    return lines, aucs
+
+
+def main() -> None:
+    args = parse_args()
+    endpoints = {e: ENDPOINTS[e] for e in args.only} if args.only else ENDPOINTS
+    setup_django()
+    from django.test import Client
+
+    client = Client()
+    accounts = Accounts()
+    samples, statuses = sample(
+        client, accounts, endpoints, plan(endpoints, args.samples), args.warmup
+    )
+    print("\n".join(class_table(endpoints, samples, statuses, args.samples)))
+    print()
+    lines, aucs = auc_table(endpoints, samples)
+    print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

@@ -11,9 +11,9 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError, Throttled, ValidationError
 
 from core.bodies import NOT_JSON, TOO_LARGE
-from core.errors import ApiError
+from core.errors import ApiError, rate_limited
 from core.health import health_report, ready_report
-from signup.api import router as signup_router
+from signup.api.signup import router as signup_router
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,7 @@ class LiveOut(Schema):
 
 @api.exception_handler(ApiError)
 def api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    response = api.create_response(request, exc.body(), status=exc.status)
-    for name, value in exc.headers.items():
-        response[name] = value
-    return response
+    return error_response(request, exc.status, exc.code, exc.detail, exc.headers)
 
 
 def error_response(
@@ -99,12 +96,9 @@ def invalid_body(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 @api.exception_handler(Throttled)
 def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
     wait = math.ceil(exc.wait) if exc.wait else 1
-    return error_response(
+    return api_error(
         request,
-        429,
-        "rate_limited",
-        f"Too many requests from your network. Try again in {wait} seconds.",
-        {"Retry-After": str(wait)},
+        rate_limited(f"Too many requests from your network. Try again in {wait} seconds.", wait),
     )
 
 
@@ -155,8 +149,8 @@ def health_live(request: HttpRequest):
 api.add_router("/signup", signup_router)
 
 # Accounts after signup (issue 9).
-from signup.api_auth import router as auth_router  # noqa: E402
-from signup.api_me import router as me_router  # noqa: E402
+from signup.api.auth import router as auth_router  # noqa: E402
+from signup.api.me import router as me_router  # noqa: E402
 
 api.add_router("/auth", auth_router)
 api.add_router("/me", me_router)

@@ -6,7 +6,7 @@ processes, so parallel requests cannot all read the same count (ninja's own
 AnonRateThrottle reads a list of timestamps and writes it back apart: 22 of
 40 parallel requests passed a limit of 20). The key names its window, so a
 key is never reused after it expires. The per-address limits live in the
-database (signup.limits, signup.attempts).
+database (signup.limits).
 """
 
 import functools

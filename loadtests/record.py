@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.stats import percentile
+from loadtests.stats import p50_p95_p99
 
 COLUMNS = ["start", "type", "name", "kind", "status", "ms", "ok", "email", "emails", "error"]
 
@@ -102,7 +102,7 @@ def exact_table(times: dict[str, list[float]]) -> str:
     """count, p50/p95/p99/max per name, from sorted exact times."""
     lines = [f"{'exact (listener)':<48}{'count':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}"]
     for name, ms in sorted(times.items()):
-        cells = [percentile(ms, p) for p in (50, 95, 99)] + [ms[-1] if ms else 0.0]
+        cells = [*p50_p95_p99(ms), ms[-1] if ms else 0.0]
         lines.append(f"{name:<48}{len(ms):>7}" + "".join(f"{v:>9.1f}" for v in cells))
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from loadtests.mailstore import MailStore
 from loadtests.record import Row, times_by_name
-from loadtests.stats import percentile
+from loadtests.stats import p50_p95_p99, percentile
 
 SIGNUP = "/api/v1/signup"
 VERIFY = "/api/v1/signup/verify"
@@ -144,11 +144,14 @@ def time_to_inbox(rows: list[Row], store: MailStore) -> list[float]:
     return out
 
 
-def fmt_ms(values: list[float]) -> str:
-    """p50, p95, p99 of sorted values, each 8 wide."""
-    if not values:
-        return f"{'-':>8}" * 3
-    return "".join(f"{percentile(values, p):>8.1f}" for p in (50, 95, 99))
+def fmt_ms(values: list[float], *, width: int = 8, sep: str = "") -> str:
+    """p50, p95, p99 of values (loadtests.stats) to 0.1 ms, each `width` wide, joined by sep.
+
+    "-" for each figure when there are no values. Tables: the default;
+    the runner's lines: width=0, sep="/" ("26.4/52.6/77.9").
+    """
+    cells = [f"{v:.1f}" for v in p50_p95_p99(values)] if values else ["-"] * 3
+    return sep.join(f"{cell:>{width}}" for cell in cells)
 
 
 def latency_table(locust: list[LocustRow], rows: list[Row], duration: float) -> list[str]:
@@ -197,6 +200,7 @@ def phase_table(rows: list[Row], *, spike_at: float, seconds: float) -> list[str
 
 
 def after_spike_p95(rows: list[Row], *, spike_at: float, seconds: float) -> float | None:
+    """Exact p95 of signups started from 10 s after the spike ended; None if none."""
     signups = [r for r in rows if r.type == "POST" and r.name == SIGNUP]
     if not signups:
         return None

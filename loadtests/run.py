@@ -9,6 +9,11 @@ with gevent. Locally it creates its own PostgreSQL database and starts web,
 worker and SMTP sink itself; with --host it only sends load and skips the
 mail, outbox and hasher checks.
 Exit status 1 when any check fails.
+
+The p95 checks judge the exact per-request times the locustfile's
+events.request listener writes (loadtests.record), by loadtests.stats'
+nearest rank; Locust's own percentiles are bucketed (10 ms steps above
+100 ms) and only shown beside them.
 """
 
 import argparse
@@ -20,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from loadtests import cpu, dbstats
@@ -32,8 +37,10 @@ from loadtests.report import (
     SIGNUP,
     VERIFY,
     Check,
+    LocustRow,
     MailFigures,
     after_spike_p95,
+    fmt_ms,
     latency_table,
     locust_rows,
     mail_figures,
@@ -41,7 +48,7 @@ from loadtests.report import (
     server_times,
 )
 from loadtests.stack import DB_NAME, ROOT, Stack, outbox_states, password_schemes
-from loadtests.stats import percentile
+from loadtests.stats import p50_p95_p99, percentile
 
 SCENARIOS = {
     "signup": "Signup",
@@ -58,10 +65,28 @@ OUTPUTS = (
     "*.log", "summary.txt", "summary.json", "accounts.json",
 )  # fmt: skip
 CORES = os.cpu_count() or 1
+PCTS = (50, 95, 99)  # summary.json's keys for p50_p95_p99()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    error = args_error(args)
+    if error:
+        parser.error(error)
+    return with_defaults(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loadtests.run", description=__doc__)
+    add_load_options(parser)
+    add_stack_options(parser)
+    add_check_options(parser)
+    return parser
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """What load: scenario, rate, arrival process, users, duration, target."""
     parser.add_argument("--scenario", choices=SCENARIOS, default="mixed")
     parser.add_argument("--rate", type=float, help="arrivals/s over all users (default: users/s)")
     parser.add_argument(
@@ -78,8 +103,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--accounts", help="with --host: JSON [{email, password}] of verified accounts (returning)"
     )
+
+
+def add_stack_options(parser: argparse.ArgumentParser) -> None:
+    """The local service's shape: workers, nodes, broker, a node killed under load."""
     parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
-    parser.add_argument("--p95-limit", type=float, default=100.0, help="signup p95 bound, ms")
     parser.add_argument("--web-workers", type=int, default=2 * CORES, help="gunicorn workers")
     parser.add_argument("--worker-threads", type=int, default=4, help="rundramatiq threads")
     parser.add_argument(
@@ -100,6 +128,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="SIGKILL the last worker node this long into the load (needs --worker-nodes >= 2)",
     )
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    """The bounds, where results go, the machine's reference speed, --confirm."""
+    parser.add_argument("--p95-limit", type=float, default=100.0, help="signup p95 bound, ms")
     parser.add_argument(
         "--inbox-p95-limit", type=float, default=1000.0, help="time to inbox p95 bound, ms"
     )
@@ -116,7 +149,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="when only latency checks fail, run once more and let that run decide (CI)",
     )
-    args = parser.parse_args(argv)
+
+
+def args_error(args: argparse.Namespace) -> str | None:
+    """Why these options cannot run together, or None."""
+    if args.scenario == "spike" and args.duration < SPIKE["at"] + SPIKE["seconds"] + 20:
+        return "spike needs --duration of at least 60 s (20 s, spike, 20 s after)"
+    if args.kill_worker_node_at is not None and args.worker_nodes < 2:
+        return "--kill-worker-node-at needs --worker-nodes 2 or more"
+    if args.host and args.scenario == "signup_verify" and not args.mail_store:
+        return "signup_verify against --host needs --mail-store (where codes arrive)"
+    return None
+
+
+def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Rate and users from each other, nominal_rate, absolute paths (Locust runs from ROOT)."""
     factor = SPIKE["factor"] if args.scenario == "spike" else 1.0
     if args.rate is None:
         args.users = args.users or 10
@@ -124,14 +171,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.nominal_rate = args.rate
     if args.users is None:  # a period of about 1 s per user (10 s for spike)
         args.users = max(1, math.ceil(args.rate * factor))
-    if args.scenario == "spike" and args.duration < SPIKE["at"] + SPIKE["seconds"] + 20:
-        parser.error("spike needs --duration of at least 60 s (20 s, spike, 20 s after)")
-    if args.kill_worker_node_at is not None and args.worker_nodes < 2:
-        parser.error("--kill-worker-node-at needs --worker-nodes 2 or more")
-    if args.host and args.scenario == "signup_verify" and not args.mail_store:
-        parser.error("signup_verify against --host needs --mail-store (where codes arrive)")
     args.results = (args.results or ROOT / "results" / "load" / args.scenario).resolve()
-    if args.mail_store:  # Locust runs from the project root
+    if args.mail_store:
         args.mail_store = str(Path(args.mail_store).resolve())
     if args.accounts:
         args.accounts = str(Path(args.accounts).resolve())
@@ -221,12 +262,6 @@ def wait_for_delivery(
         time.sleep(0.5)
 
 
-def pct3(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return "/".join(f"{percentile(values, p):.1f}" for p in (50, 95, 99))
-
-
 # Checks a burst of noise on a shared machine can fail; never the delivery ones.
 LATENCY_CHECKS = frozenset(
     {"signup p95", "login p95", "time to inbox p95", "offered rate delivered"}
@@ -250,104 +285,145 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+@dataclass
+class Measured:
+    """What one run measured; summarize() and the summary files read it."""
+
+    rc: int = -1  # Locust's exit code (-1: killed at the deadline)
+    rows: list[Row] = field(default_factory=list)  # every request's exact time
+    hash_ms: float = 0.0  # one Argon2id hash on this machine now (0: --host)
+    access_offset: int = 0  # the access log's size when Locust started
+    seconds: float = 0.0  # how long Locust ran
+    cpu_used: dict[str, float] = field(default_factory=dict)
+    counters_before: dbstats.Counters = field(default_factory=dbstats.Counters)
+    counters_after: dbstats.Counters = field(default_factory=dbstats.Counters)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    warmed: list[str] = field(default_factory=list)  # addresses signed up by the warm-up
+    mail: MailFigures | None = None  # None: --host, no sink to read
+    states: dict[str, int] = field(default_factory=dict)  # outbox rows by state
+    schemes: dict[str, int] = field(default_factory=dict)  # stored hashes by algorithm
+    waited: float = 0.0  # seconds waited for mail after the load
+    store: MailStore | None = None
+
+
 def run_once(args: argparse.Namespace) -> tuple[int, list[Check]]:
     """One load run: start the stack, run Locust, check, write the summary."""
-    results: Path = args.results
-    clean(results)
+    clean(args.results)
     locust_bin()  # fail before starting anything
-    stack = None
-    if args.host is None:
-        stack = Stack(
-            results=results,
-            web_workers=args.web_workers,
-            web_nodes=args.web_nodes,
-            worker_nodes=args.worker_nodes,
-            worker_threads=args.worker_threads,
-            broker_url=args.broker_url,
-            start_worker=not args.no_worker,
-        )
-    mail: MailFigures | None = None
-    states: dict[str, int] = {}
-    schemes: dict[str, int] = {}
-    waited = 0.0
-    warmed: list[str] = []
-    store: MailStore | None = None
+    stack = new_stack(args)
     try:
+        warmed = prepare(args, stack)
+        if warmed is None:
+            return 2, []
+        measured = measure(args, stack)
+        measured.warmed = warmed
         if stack is not None:
-            parts = (
-                f"{args.web_nodes} web node(s) of {args.web_workers} workers,"
-                f" {'no worker' if args.no_worker else f'{args.worker_nodes} worker node(s)'}"
-            )
-            print(f"starting {parts}, SMTP sink; database {DB_NAME} ...")
-            try:
-                stack.start()
-            except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-                print(f"setup failed: {exc} (logs in {results})", file=sys.stderr)
-                return 2, []
-            warmed = stack.warm_up()
-            if args.scenario in WITH_ACCOUNTS:
-                args.accounts = str(results / "accounts.json")
-                subprocess.run(
-                    [sys.executable, "-m", "loadtests.seed", "--accounts", str(SEEDED_ACCOUNTS),
-                     "--out", args.accounts],
-                    cwd=ROOT, env=stack.env(), check=True,
-                )  # fmt: skip
-        hosts = stack.urls if stack else [args.host]
-        store_path = (
-            stack.mail_store if stack else (Path(args.mail_store) if args.mail_store else None)
-        )
-        hash_ms = one_hash_ms() if stack is not None else 0.0
-        args.rate = rate_for_machine(args, hash_ms)
-        print(
-            f"load: {args.scenario} at {args.rate:g}/s ({args.arrivals} arrivals),"
-            f" {args.users} users, {args.duration} s"
-        )
-        access_offset = stack.access_log.stat().st_size if stack else 0
-        counters_before = stack.counters() if stack is not None else dbstats.Counters()
-        load_before = os.getloadavg()
-        cpu_before = cpu.snapshot()
-        started = time.monotonic()
-        rc, cpu_after = run_locust(args, hosts, store_path, stack)
-        seconds = time.monotonic() - started
-        cpu_used = cpu.usage(cpu_before, cpu_after)
-        counters_after = stack.counters() if stack is not None else dbstats.Counters()
-        load_after = os.getloadavg()
-        rows = read_rows(results / "requests.csv") if (results / "requests.csv").exists() else []
-        if stack is not None:
-            store = MailStore(stack.mail_store)
-            mail, states, waited = wait_for_delivery(rows, store, warmed, args.mail_wait)
-            schemes = password_schemes()
+            collect_mail(measured, stack, args.mail_wait)
     finally:
         if stack is not None:
             stack.stop()
+    return conclude(args, measured)
 
-    lines, checks, figures = summarize(
-        args, rows=rows, rc=rc, mail=mail, states=states, schemes=schemes, waited=waited,
-        warmed=len(warmed), access_offset=access_offset, store=store,
-    )  # fmt: skip
-    lines.append(cpu.usage_line(cpu_used, CORES))
-    accepted = sum(1 for r in rows if r.name == SIGNUP and r.status == 202)
-    cpu_ms = cpu.per_signup_ms(cpu_used, accepted)
-    lines.append(cpu.per_signup_line(cpu_ms, hash_ms, accepted))
-    costs = dbstats.per_signup(counters_before, counters_after, accepted)
-    lines.append(dbstats.per_signup_line(costs))
-    lines.append(
-        f"machine load average (1/5/15 min): before {fmt_load(load_before)},"
-        f" after {fmt_load(load_after)}; locust ran {seconds:.0f} s"
+
+def new_stack(args: argparse.Namespace) -> Stack | None:
+    """The local service to start; None with --host (a deployment: start nothing)."""
+    if args.host is not None:
+        return None
+    return Stack(
+        results=args.results,
+        web_workers=args.web_workers,
+        web_nodes=args.web_nodes,
+        worker_nodes=args.worker_nodes,
+        worker_threads=args.worker_threads,
+        broker_url=args.broker_url,
+        start_worker=not args.no_worker,
     )
-    lines.append("")
-    lines += [f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}" for c in checks]
+
+
+def prepare(args: argparse.Namespace, stack: Stack | None) -> list[str] | None:
+    """Start the stack, warm it up, seed accounts: the warm-up's addresses; None: setup failed."""
+    if stack is None:
+        return []
+    parts = (
+        f"{args.web_nodes} web node(s) of {args.web_workers} workers,"
+        f" {'no worker' if args.no_worker else f'{args.worker_nodes} worker node(s)'}"
+    )
+    print(f"starting {parts}, SMTP sink; database {DB_NAME} ...")
+    try:
+        stack.start()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"setup failed: {exc} (logs in {args.results})", file=sys.stderr)
+        return None
+    warmed = stack.warm_up()
+    if args.scenario in WITH_ACCOUNTS:
+        args.accounts = str(args.results / "accounts.json")
+        subprocess.run(
+            [sys.executable, "-m", "loadtests.seed", "--accounts", str(SEEDED_ACCOUNTS),
+             "--out", args.accounts],
+            cwd=ROOT, env=stack.env(), check=True,
+        )  # fmt: skip
+    return warmed
+
+
+def measure(args: argparse.Namespace, stack: Stack | None) -> Measured:
+    """Scale the rate to this machine, run Locust, take the figures before and after it."""
+    hosts = stack.urls if stack else [args.host]
+    store_path = stack.mail_store if stack else (Path(args.mail_store) if args.mail_store else None)
+    m = Measured(hash_ms=one_hash_ms() if stack is not None else 0.0)
+    args.rate = rate_for_machine(args, m.hash_ms)
+    print(
+        f"load: {args.scenario} at {args.rate:g}/s ({args.arrivals} arrivals),"
+        f" {args.users} users, {args.duration} s"
+    )
+    m.access_offset = stack.access_log.stat().st_size if stack else 0
+    m.counters_before = stack.counters() if stack is not None else dbstats.Counters()
+    m.load_before = os.getloadavg()
+    cpu_before = cpu.snapshot()
+    started = time.monotonic()
+    m.rc, cpu_after = run_locust(args, hosts, store_path, stack)
+    m.seconds = time.monotonic() - started
+    m.cpu_used = cpu.usage(cpu_before, cpu_after)
+    m.counters_after = stack.counters() if stack is not None else dbstats.Counters()
+    m.load_after = os.getloadavg()
+    requests_csv = args.results / "requests.csv"
+    m.rows = read_rows(requests_csv) if requests_csv.exists() else []
+    return m
+
+
+def collect_mail(m: Measured, stack: Stack, timeout: float) -> None:
+    """Wait (bounded) for the mail the run caused; read the outbox and the stored hashes."""
+    m.store = MailStore(stack.mail_store)
+    m.mail, m.states, m.waited = wait_for_delivery(m.rows, m.store, m.warmed, timeout)
+    m.schemes = password_schemes()
+
+
+def conclude(args: argparse.Namespace, m: Measured) -> tuple[int, list[Check]]:
+    """Print the summary, write summary.txt and summary.json: 0 if every check passed, else 1."""
+    lines, checks, figures = summarize(args, m)
+    accepted = sum(1 for r in m.rows if r.name == SIGNUP and r.status == 202)
+    cpu_ms = cpu.per_signup_ms(m.cpu_used, accepted)
+    costs = dbstats.per_signup(m.counters_before, m.counters_after, accepted)
     ok = all(c.ok for c in checks)
-    lines.append(f"result: {'PASS' if ok else 'FAIL'}  (files in {results})")
+    lines += [
+        cpu.usage_line(m.cpu_used, CORES),
+        cpu.per_signup_line(cpu_ms, m.hash_ms, accepted),
+        dbstats.per_signup_line(costs),
+        f"machine load average (1/5/15 min): before {fmt_load(m.load_before)},"
+        f" after {fmt_load(m.load_after)}; locust ran {m.seconds:.0f} s",
+        "",
+        *(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}" for c in checks),
+        f"result: {'PASS' if ok else 'FAIL'}  (files in {args.results})",
+    ]
     text = "\n".join(lines)
     print(text)
-    (results / "summary.txt").write_text(text + "\n")
+    (args.results / "summary.txt").write_text(text + "\n")
     figures.update(
-        cpu=cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=hash_ms, per_signup=costs,
-        load_before=load_before, load_after=load_after, ok=ok,
+        cpu=m.cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=m.hash_ms, per_signup=costs,
+        load_before=m.load_before, load_after=m.load_after, ok=ok,
         checks=[asdict(c) for c in checks],
     )  # fmt: skip
-    (results / "summary.json").write_text(json.dumps(figures, indent=2, default=str))
+    (args.results / "summary.json").write_text(json.dumps(figures, indent=2, default=str))
     return (0 if ok else 1), checks
 
 
@@ -386,34 +462,73 @@ def fmt_load(load: tuple[float, float, float]) -> str:
     return "/".join(f"{v:.2f}" for v in load)
 
 
-def summarize(
-    args, *, rows, rc, mail, states, schemes, waited, warmed, access_offset, store=None
-) -> tuple[list[str], list, dict]:
-    """The summary table, the checks and the figures for summary.json."""
-    final = args.results / "locust_stats_final.csv"  # complete; --csv's may miss the last second
-    locust = locust_rows(final if final.exists() else args.results / "locust_stats.csv")
-    pacing_file = args.results / "pacing.json"
-    pacing = json.loads(pacing_file.read_text()) if pacing_file.exists() else {}
-    signup = next((r for r in locust if r.type == "POST" and r.name == SIGNUP), None)
-    verify = next((r for r in locust if r.type == "POST" and r.name == VERIFY), None)
-    exact_signup = sorted(r.ms for r in rows if r.type == "POST" and r.name == SIGNUP)
-    client_202 = sorted(r.ms for r in rows if r.name == SIGNUP and r.status == 202)
-    server_202 = server_times(args.results / "access.log", access_offset).get(
+def summarize(args: argparse.Namespace, m: Measured) -> tuple[list[str], list[Check], dict]:
+    """The summary lines, the checks and the figures for summary.json."""
+    locust, pacing = locust_files(args.results)
+    server_202 = server_times(args.results / "access.log", m.access_offset).get(
         f"POST {SIGNUP} 202", []
     )
-    where = args.host or (
+    lines = [
+        *latency_lines(args, locust, m.rows, server_202),
+        pacing_line(args, pacing),
+        *mail_lines(m),
+    ]
+    checks = [
+        *latency_checks(args, locust, m.rows),
+        *run_checks(args, locust, pacing, m.rc),
+        *mail_checks(args, m),
+    ]
+    return lines, checks, summary_figures(args, locust, pacing, m, server_202)
+
+
+def locust_files(results: Path) -> tuple[list[LocustRow], dict]:
+    """Locust's own per-name stats, and the pacing summary the locustfile wrote."""
+    final = results / "locust_stats_final.csv"  # complete; --csv's may miss the last second
+    locust = locust_rows(final if final.exists() else results / "locust_stats.csv")
+    pacing_file = results / "pacing.json"
+    pacing = json.loads(pacing_file.read_text()) if pacing_file.exists() else {}
+    return locust, pacing
+
+
+def locust_post(locust: list[LocustRow], name: str) -> LocustRow | None:
+    return next((r for r in locust if r.type == "POST" and r.name == name), None)
+
+
+def post_times(rows: list[Row], name: str) -> list[float]:
+    """Exact times (the events.request listener's, loadtests.record) of POSTs to name, sorted."""
+    return sorted(r.ms for r in rows if r.type == "POST" and r.name == name)
+
+
+def http_failures(locust: list[LocustRow]) -> int:
+    return sum(r.failures for r in locust if r.name != "Aggregated")
+
+
+def achieved_rate(args: argparse.Namespace, pacing: dict) -> float:
+    return pacing.get("arrivals", 0) / args.duration
+
+
+def where(args: argparse.Namespace) -> str:
+    """The --host, or the local stack's shape."""
+    return args.host or (
         f"local, {args.web_nodes} web node(s) x {args.web_workers} workers,"
         f" {args.worker_nodes} worker node(s), broker {'RabbitMQ' if args.broker_url else 'Redis'}"
         + (f", one killed at {args.kill_worker_node_at:g} s" if args.kill_worker_node_at else "")
     )
+
+
+def latency_lines(
+    args: argparse.Namespace, locust: list[LocustRow], rows: list[Row], server_202: list[float]
+) -> list[str]:
+    """The header, the per-request table, signup's client vs server time, spike phases."""
+    client_202 = sorted(r.ms for r in rows if r.name == SIGNUP and r.status == 202)
     lines = [
         f"scenario {args.scenario}: {args.rate:g} {args.arrivals} arrivals/s"
         + (f" (scaled from {args.nominal_rate:g})" if args.rate != args.nominal_rate else "")
-        + f", {args.users} users, {args.duration} s, {where}",
+        + f", {args.users} users, {args.duration} s, {where(args)}",
         *latency_table(locust, rows, args.duration),
-        f"signup 202, client exact p50/p95/p99: {pct3(client_202)} ms;"
+        f"signup 202, client exact p50/p95/p99: {fmt_ms(client_202, width=0, sep='/')} ms;"
         + (
-            f" server (gunicorn %(L)s): {pct3(server_202)} ms"
+            f" server (gunicorn %(L)s): {fmt_ms(server_202, width=0, sep='/')} ms"
             if server_202
             else " server: no access log (--host)"
         ),
@@ -423,43 +538,61 @@ def summarize(
         lines.append(f"  p95 outside Django (queueing for a worker, network, Locust): {gap:.1f} ms")
     if args.scenario == "spike":
         lines += phase_table(rows, spike_at=SPIKE["at"], seconds=SPIKE["seconds"])
-    achieved = pacing.get("arrivals", 0) / args.duration
-    lines.append(
+    return lines
+
+
+def pacing_line(args: argparse.Namespace, pacing: dict) -> str:
+    return (
         f"pacing: {pacing.get('arrivals_process', '?')} arrivals, offered {args.rate:g}/s,"
-        f" achieved {achieved:.2f}/s ({pacing.get('arrivals', 0)} arrivals,"
+        f" achieved {achieved_rate(args, pacing):.2f}/s ({pacing.get('arrivals', 0)} arrivals,"
         f" {pacing.get('missed_slots', 0)} missed slots), start lag p95"
         f" {pacing.get('start_lag_p95_ms', 0)} ms"
     )
-    if mail is not None:
-        lines.append(
-            f"emails: verification expected {mail.expected} (incl. {warmed} warm-up),"
-            f" received {mail.received}"
-            f" (missing for {len(mail.missing)} addresses, extra for {len(mail.extra)});"
-            f" notices {mail.notices}; waited {waited:.1f} s after the load"
-        )
-        lines.append(
-            f"time to inbox (202 -> code at the sink), {len(mail.inbox_ms)} signups:"
-            f" p50/p95/p99 {pct3(mail.inbox_ms)} ms"
-        )
-        lines.append(
-            "outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(states.items())) or "empty")
-        )
 
-    checks = [] if args.scenario == "returning" else [p95_check(args, signup, rows)]
-    login = next((r for r in locust if r.type == "POST" and r.name == LOGIN), None)
+
+def mail_lines(m: Measured) -> list[str]:
+    """Emails expected and received, time to inbox, the outbox (local runs only)."""
+    mail = m.mail
+    if mail is None:
+        return []
+    return [
+        f"emails: verification expected {mail.expected} (incl. {len(m.warmed)} warm-up),"
+        f" received {mail.received}"
+        f" (missing for {len(mail.missing)} addresses, extra for {len(mail.extra)});"
+        f" notices {mail.notices}; waited {m.waited:.1f} s after the load",
+        f"time to inbox (202 -> code at the sink), {len(mail.inbox_ms)} signups:"
+        f" p50/p95/p99 {fmt_ms(mail.inbox_ms, width=0, sep='/')} ms",
+        "outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(m.states.items())) or "empty"),
+    ]
+
+
+def latency_checks(
+    args: argparse.Namespace, locust: list[LocustRow], rows: list[Row]
+) -> list[Check]:
+    """Signup p95 (not for returning: it signs nobody up); login p95 where users log in."""
+    checks = (
+        [] if args.scenario == "returning" else [p95_check(args, locust_post(locust, SIGNUP), rows)]
+    )
     if args.scenario in WITH_ACCOUNTS:
-        checks.append(login_p95_check(args, login, rows))
-    http_failures = sum(r.failures for r in locust if r.name != "Aggregated")
-    checks.append(
+        checks.append(login_p95_check(args, locust_post(locust, LOGIN), rows))
+    return checks
+
+
+def run_checks(
+    args: argparse.Namespace, locust: list[LocustRow], pacing: dict, rc: int
+) -> list[Check]:
+    """No unexpected failures; the offered rate delivered (not for spike: meant to miss slots)."""
+    failures = http_failures(locust)
+    checks = [
         Check(
             "no unexpected failures",
-            http_failures == 0 and rc in (0, 1) and bool(locust),
-            f"{http_failures} failed (see locust_failures.csv); locust exit {rc}",
+            failures == 0 and rc in (0, 1) and bool(locust),
+            f"{failures} failed (see locust_failures.csv); locust exit {rc}",
         )
-    )
+    ]
     arrivals = pacing.get("arrivals", 0)
     missed = pacing.get("missed_slots", 0)
-    if args.scenario != "spike":  # a spike past capacity is meant to miss slots
+    if args.scenario != "spike":
         checks.append(
             Check(
                 "offered rate delivered",
@@ -467,93 +600,113 @@ def summarize(
                 f"{missed} of {arrivals + missed} arrival slots missed (server or Locust busy)",
             )
         )
-    if mail is not None:
-        sample = ", ".join((mail.missing + mail.extra)[:3])
-        checks.append(
-            Check(
-                "one verification email per accepted signup",
-                mail.ok and mail.expected > 0,
-                f"expected {mail.expected}, received {mail.received} within"
-                f" {args.mail_wait:.0f} s; missing {len(mail.missing)}, extra {len(mail.extra)}"
-                + (f" (e.g. {sample})" if sample else ""),
-            )
-        )
-        if args.scenario != "returning":  # as signup p95: it makes no new signups to time
-            inbox_p95 = percentile(mail.inbox_ms, 95)
-            checks.append(
-                Check(
-                    "time to inbox p95",
-                    bool(mail.inbox_ms) and inbox_p95 < args.inbox_p95_limit,
-                    f"p95 {inbox_p95:.0f} ms over {len(mail.inbox_ms)} new signups;"
-                    f" limit {args.inbox_p95_limit:g} ms",
-                )
-            )
-        if args.scenario in WITH_ACCOUNTS:
-            asked, got, wrong = login_code_mails(rows, store)
-            checks.append(
-                Check(
-                    "one login-code email per accepted code request",
-                    not wrong,
-                    f"asked {asked}, received {got}; addresses off: {wrong[:3]}",
-                )
-            )
-        left = {s: states.get(s, 0) for s in ("pending", "sending", "failed")}
-        checks.append(
-            Check(
-                "outbox finished", not any(left.values()), f"{left}, sent={states.get('sent', 0)}"
-            )
-        )
-        bad = {k: v for k, v in schemes.items() if not k.startswith("argon2$argon2id$")}
-        checks.append(
-            Check("production hasher (Argon2id)", bool(schemes) and not bad, str(schemes))
-        )
+    return checks
 
-    figures = {
+
+def mail_checks(args: argparse.Namespace, m: Measured) -> list[Check]:
+    """Each caused email once, time to inbox, login codes, outbox, hasher (local runs only)."""
+    mail = m.mail
+    if mail is None:
+        return []
+    sample = ", ".join((mail.missing + mail.extra)[:3])
+    checks = [
+        Check(
+            "one verification email per accepted signup",
+            mail.ok and mail.expected > 0,
+            f"expected {mail.expected}, received {mail.received} within"
+            f" {args.mail_wait:.0f} s; missing {len(mail.missing)}, extra {len(mail.extra)}"
+            + (f" (e.g. {sample})" if sample else ""),
+        )
+    ]
+    if args.scenario != "returning":  # as signup p95: it makes no new signups to time
+        checks.append(inbox_check(mail, args.inbox_p95_limit))
+    if args.scenario in WITH_ACCOUNTS:
+        asked, got, wrong = login_code_mails(m.rows, m.store)
+        checks.append(
+            Check(
+                "one login-code email per accepted code request",
+                not wrong,
+                f"asked {asked}, received {got}; addresses off: {wrong[:3]}",
+            )
+        )
+    left = {s: m.states.get(s, 0) for s in ("pending", "sending", "failed")}
+    checks.append(
+        Check("outbox finished", not any(left.values()), f"{left}, sent={m.states.get('sent', 0)}")
+    )
+    bad = {k: v for k, v in m.schemes.items() if not k.startswith("argon2$argon2id$")}
+    checks.append(
+        Check("production hasher (Argon2id)", bool(m.schemes) and not bad, str(m.schemes))
+    )
+    return checks
+
+
+def inbox_check(mail: MailFigures, limit: float) -> Check:
+    """Time from each new signup's 202 to its code at the sink: p95 under limit."""
+    inbox_p95 = percentile(mail.inbox_ms, 95)
+    return Check(
+        "time to inbox p95",
+        bool(mail.inbox_ms) and inbox_p95 < limit,
+        f"p95 {inbox_p95:.0f} ms over {len(mail.inbox_ms)} new signups; limit {limit:g} ms",
+    )
+
+
+def summary_figures(
+    args: argparse.Namespace,
+    locust: list[LocustRow],
+    pacing: dict,
+    m: Measured,
+    server_202: list[float],
+) -> dict:
+    """summary.json's figures (the caller adds CPU, costs and the checks)."""
+    signup = locust_post(locust, SIGNUP)
+    verify = locust_post(locust, VERIFY)
+    http = [r for r in locust if r.type != "MAIL" and r.name != "Aggregated"]
+    exact_signup = post_times(m.rows, SIGNUP)
+    return {
         "scenario": args.scenario,
         "rate": args.rate,
         "nominal_rate": args.nominal_rate,
         "arrivals": args.arrivals,
-        "achieved_rate": achieved,
+        "achieved_rate": achieved_rate(args, pacing),
         "users": args.users,
         "duration": args.duration,
         "web_workers": args.web_workers,
-        "requests": sum(r.count for r in locust if r.type != "MAIL" and r.name != "Aggregated"),
-        "rps": sum(r.rps for r in locust if r.type != "MAIL" and r.name != "Aggregated"),
-        "failures": http_failures,
+        "requests": sum(r.count for r in http),
+        "rps": sum(r.rps for r in http),
+        "failures": http_failures(locust),
         "signup_locust": asdict(signup) if signup else None,
         "verify_locust": asdict(verify) if verify else None,
-        "signup_exact": {p: percentile(exact_signup, p) for p in (50, 95, 99)},
-        "signup_server": {p: percentile(server_202, p) for p in (50, 95, 99)},
+        "signup_exact": dict(zip(PCTS, p50_p95_p99(exact_signup), strict=True)),
+        "signup_server": dict(zip(PCTS, p50_p95_p99(server_202), strict=True)),
         "pacing": pacing,
-        "mail": asdict(mail) if mail else None,
-        "outbox": states,
+        "mail": asdict(m.mail) if m.mail else None,
+        "outbox": m.states,
     }
-    return lines, checks, figures
 
 
-def p95_detail(stats, exact: list[float], limit: float) -> str:
-    """Locust's bucketed p95/p99 beside the exact ones, and the bound."""
+def p95_detail(stats: LocustRow | None, exact: list[float], limit: float) -> str:
+    """The exact p95/p99 (what is gated) beside Locust's bucketed ones, and the bound."""
+    bucketed = f"; Locust (bucketed) p95 {stats.p95:.0f}, p99 {stats.p99:.0f}" if stats else ""
     return (
-        f"Locust p95 {stats.p95:.0f} ms, p99 {stats.p99:.0f} ms (exact p95"
-        f" {percentile(exact, 95):.1f}, p99 {percentile(exact, 99):.1f});"
-        f" limit {limit:g} ms"
+        f"exact p95 {percentile(exact, 95):.1f} ms, p99 {percentile(exact, 99):.1f} ms"
+        f" over {len(exact)}{bucketed}; limit {limit:g} ms"
     )
 
 
 MIN_GATED_SAMPLES = 20  # the p95 of 20 is the 19th: one outlier cannot decide it
 
 
-def login_p95_check(args, login, rows: list[Row]) -> Check:
-    """Returning users' password logins: Locust's p95 under the same bound as signup."""
-    if login is None or login.count == 0:
+def login_p95_check(args: argparse.Namespace, login: LocustRow | None, rows: list[Row]) -> Check:
+    """Returning users' password logins: exact p95 under the same bound as signup."""
+    exact = post_times(rows, LOGIN)
+    if not exact:
         return Check("login p95", False, "no login requests recorded (no --accounts?)")
-    exact = sorted(r.ms for r in rows if r.type == "POST" and r.name == LOGIN)
     detail = p95_detail(login, exact, args.p95_limit)
     if len(exact) < MIN_GATED_SAMPLES:
         # A p95 of a handful of requests is their maximum: one slow login would
         # fail the run. Reported, gated once there are enough (longer runs).
         return Check("login p95", True, f"{detail}; only {len(exact)} logins: reported, not gated")
-    return Check("login p95", login.p95 < args.p95_limit, detail)
+    return Check("login p95", percentile(exact, 95) < args.p95_limit, detail)
 
 
 def login_code_mails(rows: list[Row], store: MailStore | None) -> tuple[int, int, list[str]]:
@@ -573,17 +726,17 @@ def login_code_mails(rows: list[Row], store: MailStore | None) -> tuple[int, int
     return sum(asked.values()), sum(received.values()), wrong
 
 
-def p95_check(args, signup, rows: list[Row]) -> Check:
-    """Locust's own p95 for signup; for spike, the exact p95 once it has recovered."""
-    if signup is None or signup.count == 0:
+def p95_check(args: argparse.Namespace, signup: LocustRow | None, rows: list[Row]) -> Check:
+    """Signup p95 from the exact times (Locust's own are bucketed); spike: once recovered."""
+    exact = post_times(rows, SIGNUP)
+    if not exact:
         return Check("signup p95", False, "no signup requests recorded")
-    exact = sorted(r.ms for r in rows if r.type == "POST" and r.name == SIGNUP)
     detail = p95_detail(signup, exact, args.p95_limit)
     if args.scenario == "spike":
         after = after_spike_p95(rows, spike_at=SPIKE["at"], seconds=SPIKE["seconds"])
         ok = after is not None and after < args.p95_limit
         return Check("signup p95 after the spike", ok, f"exact p95 {after} ms 10 s after; {detail}")
-    return Check("signup p95", signup.p95 < args.p95_limit, detail)
+    return Check("signup p95", percentile(exact, 95) < args.p95_limit, detail)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Run by loadtests.run in the stack's environment (its fresh database), before
 the load: the `Returning` scenario logs in to existing accounts, and they
 must not spend their per-address code limits on signing up (a login code
 can then be asked at once). Every account goes through the one creation
-service (signup.services.user_create) with one shared Argon2id hash.
+service (signup.flows.signup.user_create) with one shared Argon2id hash.
 """
 
 import argparse
@@ -29,7 +29,7 @@ def seed(count: int, out: Path) -> list[dict]:
     from django.utils import timezone
 
     from messaging.models import Notification
-    from signup.services import user_create
+    from signup.flows.signup import user_create
 
     password = secrets.token_urlsafe(16)
     password_hash = make_password(password)  # the production hasher, once

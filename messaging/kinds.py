@@ -5,9 +5,11 @@ from its AppConfig.ready. outbox_add_on_commit refuses a kind nobody
 registered when the row is written, so a typo fails in the request's own
 test, not as a KeyError after every retry in production.
 
-- email kinds: handler(user) -> EmailMessage, or None when there is nothing
-  to send any more; run by messaging.tasks.send_email.
-- notification kinds: handler(user) -> unsaved Notification objects, written
+Handlers get the row's user and its context (a small JSON dict, {} when the
+kind needs nothing more; never a secret):
+- email kinds: handler(user, context) -> EmailMessage, or None when there is
+  nothing to send any more; run by messaging.tasks.send_email.
+- notification kinds: handler(user, context) -> unsaved Notification objects, written
   with one bulk_create; run by messaging.tasks.notify. A notification's
   dedupe_key defaults to the outbox row, so a retry inserts nothing twice.
 """
@@ -45,12 +47,12 @@ def _register(name: str, channel: Channel) -> Callable[[Callable], Callable]:
 
 
 def email_kind(name: str) -> Callable[[Callable], Callable]:
-    """Register handler(user) -> EmailMessage | None for the outbox kind name."""
+    """Register handler(user, context) -> EmailMessage | None for the outbox kind name."""
     return _register(name, "email")
 
 
 def notification_kind(name: str) -> Callable[[Callable], Callable]:
-    """Register handler(user) -> list[Notification] for the outbox kind name."""
+    """Register handler(user, context) -> list[Notification] for the outbox kind name."""
     return _register(name, "notifications")
 
 

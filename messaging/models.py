@@ -31,6 +31,10 @@ class Outbox(models.Model):
     # The id of the request that wrote the row (core.requestid): the worker
     # logs its lines with it, so one grep follows a signup to its email.
     request_id = models.CharField(max_length=64, blank=True, default="")
+    # What a kind needs besides the user (e.g. the address an email goes to
+    # when it is not the user's own): small, and never a secret (it is kept
+    # in clear, shown in the admin, and read by anyone with the table).
+    context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = "outbox row"

@@ -20,8 +20,11 @@ from messaging.models import Outbox
 logger = logging.getLogger(__name__)
 
 
-def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
+def outbox_add_on_commit(*, user, kinds: list[str], context: dict | None = None) -> list[Outbox]:
     """Write one row per kind (one INSERT) and enqueue them after commit.
+
+    context goes to every row (each kind's handler reads what it needs): a
+    small JSON dict, never a secret.
 
     Every kind must be registered (messaging.kinds): an unknown one raises
     here, inside the caller's transaction, so nothing of it commits.
@@ -33,7 +36,10 @@ def outbox_add_on_commit(*, user, kinds: list[str]) -> list[Outbox]:
         kind_get(kind)
     request_id = current_request_id()
     rows = Outbox.objects.bulk_create(
-        [Outbox(kind=kind, user=user, request_id=request_id) for kind in kinds]
+        [
+            Outbox(kind=kind, user=user, request_id=request_id, context=context or {})
+            for kind in kinds
+        ]
     )
     transaction.on_commit(lambda: outbox_enqueue_committed(rows), robust=True)
     return rows

@@ -39,8 +39,8 @@ from django.utils import timezone
 
 from core.breaker import broker_breaker
 from core.broker import BROKER_ERRORS
-from messaging.middleware import outage_log
 from messaging.models import Outbox
+from messaging.outage import outage_log
 from messaging.outbox import outbox_send_stamped, outbox_stamp_enqueued
 from messaging.periodic import PeriodicJobs
 

@@ -6,8 +6,10 @@ from django.template.loader import render_to_string
 
 
 def render_email(template: str, *, to: str, context: dict) -> EmailMultiAlternatives:
-    """templates/messaging/email/<template>/{subject.txt, body.txt, body.html}."""
-    base = f"messaging/email/{template}"
+    """<template>/{subject.txt, body.txt, body.html}, a folder of the owning
+    app's templates (e.g. "signup/email/verification"): the app that owns a
+    kind owns its wording, side by side with its handler."""
+    base = template
     subject = " ".join(render_to_string(f"{base}/subject.txt", context).split())
     message = EmailMultiAlternatives(
         subject=subject,

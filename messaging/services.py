@@ -139,7 +139,7 @@ def email_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
         return
 
     def send(row: Outbox) -> None:
-        message = kind_get(row.kind).handler(row.user)
+        message = kind_get(row.kind).handler(row.user, row.context)
         if message is not None:
             send_message(message)
 
@@ -158,7 +158,7 @@ def notifications_deliver(*, outbox_id: int, final_attempt: bool = False) -> Non
         return
 
     def notify(row: Outbox) -> None:
-        notifications = kind_get(row.kind).handler(row.user)
+        notifications = kind_get(row.kind).handler(row.user, row.context)
         now = timezone.now()
         for notification in notifications:
             notification.dedupe_key = notification.dedupe_key or f"outbox:{row.pk}"

@@ -1,6 +1,6 @@
 """Admin: users with profile and wallet inline, their tokens listed; no code or token secret.
 
-Users are created through signup.services.user_create (the one way), and
+Users are created through signup.flows.signup.user_create (the one way), and
 deactivated or reactivated through the status-change actions, never by
 ticking is_active: the action revokes tokens and tells the user and admins.
 """
@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from signup.accounts import user_deactivate, user_reactivate
+from signup.flows.signup import user_create
+from signup.flows.status import user_deactivate, user_reactivate
 from signup.models import Profile, User, Wallet
-from signup.services import user_create
 
 
 class ProfileInline(admin.StackedInline):

@@ -8,9 +8,9 @@ class SignupConfig(AppConfig):
         from django.contrib.auth.password_validation import get_default_password_validators
 
         # Register the signup app's outbox kinds (messaging.kinds).
-        from signup import account_messages, emails, notifications  # noqa: F401
+        from signup import messages  # noqa: F401
+        from signup.flows.signup import user_create
         from signup.models import UserManager
-        from signup.services import user_create
 
         # The manager creates users through the one service (signup.models).
         UserManager.creator = staticmethod(user_create)  # type: ignore[assignment]

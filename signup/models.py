@@ -34,7 +34,7 @@ class UserManager(BaseUserManager):
     def get_queryset(self):
         return super().get_queryset().alias(email_lower=Lower("email"))
 
-    # The one service that creates a user (signup.services.user_create), bound
+    # The one service that creates a user (signup.flows.signup.user_create), bound
     # by SignupConfig.ready: the model layer imports nothing above it, and
     # createsuperuser, the shell and tests get what signup and the admin get.
     creator = None
@@ -72,7 +72,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ]
         indexes = [
             models.Index(fields=["is_staff"], name="user_is_staff_idx"),
-            # The expiry job's scan (signup.expiry): only never-verified accounts.
+            # The expiry job's scan (signup.flows.expiry): only never-verified accounts.
             models.Index(
                 fields=["date_joined"],
                 condition=models.Q(email_verified_at__isnull=True),
@@ -189,7 +189,7 @@ class PendingSignup(models.Model):
     takes it back with the code, and the account gets this row's password
     and name: whoever signed the address up without reading its mail holds
     nothing that survives the owner's verification (pre-account hijacking,
-    signup.verification_tokens). Every row of the account dies then.
+    signup.flows.verification). Every row of the account dies then.
     """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="pending_signups")

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.db import OperationalError
 
-from signup import services
+import signup.api.signup
 from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, VERIFY, make_user, verify_body
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_service_unavailable(client, monkeypatch):
     def down(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "user_signup", down)
+    monkeypatch.setattr(signup.api.signup, "user_signup", down)
     response = post(client, SIGNUP, GOOD)
     assert_error(response, 503, "service_unavailable")
     assert response["Retry-After"] == "5"

@@ -16,8 +16,8 @@ from dramatiq.middleware import CurrentMessage
 from core.broker import fast_fail_redis
 from core.testing import RedisServer
 from messaging.models import Outbox
+from signup.messages import VERIFICATION_EMAIL
 from signup.models import User
-from signup.services import VERIFICATION_EMAIL
 
 
 @pytest.fixture

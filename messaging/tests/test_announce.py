@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from messaging.models import Notification, Outbox
 from messaging.services import notifications_deliver
+from signup.messages import ANNOUNCE_NEW_USER
 from signup.models import User
-from signup.services import ANNOUNCE_NEW_USER
 
 pytestmark = pytest.mark.django_db
 

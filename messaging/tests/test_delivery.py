@@ -12,8 +12,8 @@ import pytest
 from conftest import wait_until
 from messaging.models import Notification, Outbox
 from messaging.tests.conftest import dead_letter_count, point_broker_at, worker_log
+from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 from signup.models import User
-from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

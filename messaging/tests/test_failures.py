@@ -16,7 +16,7 @@ from messaging import kinds, services, tasks
 from messaging.models import Outbox
 from messaging.sink import MailSink
 from messaging.tests.test_tasks import TINY_BACKOFF, on
-from signup.services import VERIFICATION_EMAIL
+from signup.messages import VERIFICATION_EMAIL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +26,7 @@ def slow_kind(monkeypatch):
     """An email kind whose handler runs far past any time limit (pure Python:
     Dramatiq's time limit interrupts it, as it would a stalled send)."""
 
-    def handler(user):
+    def handler(user, context):
         for _ in range(200):
             time.sleep(0.05)
 

@@ -15,7 +15,7 @@ from messaging.kinds import UnknownOutboxKindError
 from messaging.models import Outbox
 from messaging.outbox import outbox_add_on_commit, outbox_enqueue_committed
 from messaging.tests.conftest import point_broker_at, queued_ids
-from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
+from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from messaging.middleware import OutboxRetries, RelayMiddleware
 from messaging.models import Outbox
 from messaging.relay import relay_once
 from messaging.tests.conftest import point_broker_at, queued_ids
-from signup.services import ANNOUNCE_NEW_USER
+from signup.messages import ANNOUNCE_NEW_USER
 
 GRACE, STALE, CLAIM = 10, 300, 90
 
@@ -330,7 +330,7 @@ def test_a_retry_the_broker_refused_is_handed_to_the_relay(make_row, monkeypatch
 
 
 def test_a_broker_outage_is_logged_once_per_worker_not_per_consumer_and_second(caplog):
-    from messaging.middleware import BrokerOutageLog
+    from messaging.outage import BrokerOutageLog
 
     outage = BrokerOutageLog()
     consumers = [logging.getLogger(f"dramatiq.worker.ConsumerThread({q})") for q in ("a", "a.DQ")]
@@ -367,7 +367,7 @@ def test_a_broker_outage_is_logged_once_per_worker_not_per_consumer_and_second(c
 def test_after_a_lost_connection_the_relay_sends_the_pending_rows_again(make_row, settings):
     """The worker's consumers dropped the retries they held (Redis restarted):
     on the pass that finds the broker back, pending rows are relayed."""
-    from messaging.middleware import outage_log
+    from messaging.outage import outage_log
 
     settings.OUTBOX_RELAY_INTERVAL_SECONDS = 0.1
     waiting = make_row(created_at=ago(GRACE + 60), enqueued_at=ago(2), attempts=3)

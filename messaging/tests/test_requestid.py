@@ -8,7 +8,7 @@ from core.requestid import current_request_id, request_id_var
 from messaging.models import Outbox
 from messaging.outbox import outbox_add_on_commit
 from messaging.requestid import RequestIdMiddleware
-from signup.services import VERIFICATION_EMAIL
+from signup.messages import VERIFICATION_EMAIL
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,9 @@ from core.testing import free_port
 from messaging.models import Outbox
 from messaging.services import email_deliver, outbox_claim, outbox_requeue
 from messaging.sink import code_in
+from signup.flows.verification import pending_signup_add
+from signup.messages import SIGNUP_NOTICE_EMAIL
 from signup.models import VerificationCode
-from signup.services import SIGNUP_NOTICE_EMAIL
-from signup.verification_tokens import pending_signup_add
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from messaging import tasks
 from messaging.models import Notification, Outbox
-from signup.services import ANNOUNCE_NEW_USER
+from signup.messages import ANNOUNCE_NEW_USER
 
 # Worker threads use their own database connections: rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from messaging.models import Notification
 from messaging.services import notifications_deliver
-from signup.services import ANNOUNCE_NEW_USER
+from signup.messages import ANNOUNCE_NEW_USER
 
 pytestmark = pytest.mark.django_db
 

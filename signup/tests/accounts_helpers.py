@@ -1,7 +1,7 @@
 """Helpers for the accounts tests: paths, a verified user, codes as the worker makes them."""
 
+from signup.codes import verification_code_issue
 from signup.models import VerificationCode
-from signup.services import verification_code_issue
 from signup.tests.conftest import PASSWORD, make_user
 from signup.tokens import token_issue
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from messaging.models import Notification, Outbox
-from signup import services
+from signup.codes import verification_code_issue
 from signup.hashers import Argon2idHasher
 from signup.models import AddressLimit, PendingSignup, Profile, User, VerificationCode, Wallet
 from signup.tokens import token_digest
@@ -56,9 +56,7 @@ def verify_body(email: str, code: str, token: str | None = None) -> dict:
 
 def issue_code(user: User) -> str:
     """What the worker does when it sends the verification email."""
-    return services.verification_code_issue(
-        user=user, purpose=VerificationCode.Purpose.VERIFY_EMAIL
-    )
+    return verification_code_issue(user=user, purpose=VerificationCode.Purpose.VERIFY_EMAIL)
 
 
 def run_queued_resends() -> int:

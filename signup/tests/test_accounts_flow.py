@@ -6,7 +6,7 @@ import pytest
 from messaging.models import Notification, Outbox
 from messaging.tests.conftest import worker_log
 from messaging.tests.test_delivery import all_sent, wait_for_rows, worker_env
-from signup import accounts
+from signup.flows import status
 from signup.models import User
 from signup.tests.accounts_helpers import (
     CODE,
@@ -72,7 +72,7 @@ def test_login_code_reset_and_a_status_change_through_the_worker(
 
     # Staff deactivate: the token dies at once; the user is emailed; the
     # user and the admin are notified by the worker.
-    accounts.user_deactivate(user=User.objects.get(pk=user.pk))
+    status.user_deactivate(user=User.objects.get(pk=user.pk))
     assert api.get(ME, **bearer(token)).status_code == 401
     deactivated_mail = mail(mail_sink, tmp_path, 3)[-1]
     assert "deactivated" in deactivated_mail["subject"].lower()
@@ -80,7 +80,7 @@ def test_login_code_reset_and_a_status_change_through_the_worker(
     assert Notification.objects.filter(user=admin, kind="account_deactivated").count() == 1
 
     # Reactivated: the user logs in and reads the feed.
-    accounts.user_reactivate(user=User.objects.get(pk=user.pk))
+    status.user_reactivate(user=User.objects.get(pk=user.pk))
     wait_for_rows(tmp_path, all_sent)
     token = api.post_json(LOGIN, {"email": EMAIL, "password": NEW_PASSWORD}).json()["access_token"]
     items = api.get(NOTIFICATIONS, **bearer(token)).json()["items"]

@@ -61,7 +61,7 @@ def test_a_taken_address_creates_nothing_not_even_a_profile():
     """user_create is atomic: a failed second user leaves no stray profile or wallet."""
     from django.db import IntegrityError, transaction
 
-    from signup.services import user_create
+    from signup.flows.signup import user_create
 
     make_user("ada@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -255,7 +255,7 @@ def test_a_users_page_links_to_their_outbox_rows_and_notifications(admin_client_
 
 
 def test_user_admin_page_never_shows_a_code_or_its_hash(admin_client_, monkeypatch):
-    monkeypatch.setattr("signup.services.code_generate", lambda: "913847")
+    monkeypatch.setattr("signup.codes.code_generate", lambda: "913847")
     user = make_user("ada@example.com")
     code = issue_code(user)
     code_hash = VerificationCode.objects.get(user=user).code_hash

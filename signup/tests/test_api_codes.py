@@ -4,7 +4,7 @@ to their purpose, one 400, 429 after 5 wrong codes (per address, known or not)."
 import pytest
 from django.conf import settings
 
-from signup.accounts import LOGIN_CODE_EMAIL, RESET_CODE_EMAIL
+from signup.messages import LOGIN_CODE_EMAIL, RESET_CODE_EMAIL
 from signup.models import AccessToken, User
 from signup.tests.accounts_helpers import (
     CODE,

@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 
 from messaging.models import Outbox
+from signup.messages import VERIFICATION_EMAIL
 from signup.models import AddressLimit
-from signup.services import VERIFICATION_EMAIL
 from signup.tests.conftest import (
     PASSWORD,
     RESEND,

@@ -14,8 +14,8 @@ from django.core.mail import send_mail
 from django.test import Client
 
 from messaging.models import Notification, Outbox
+from signup.messages import ANNOUNCE_NEW_USER, SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
 from signup.models import AddressLimit, PendingSignup, Profile, User, Wallet
-from signup.services import ANNOUNCE_NEW_USER, SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, SIGNUP, make_user, outbox_kinds, row_counts
 from signup.tokens import token_digest
 

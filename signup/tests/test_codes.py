@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 import signup.codes
 from signup.codes import CODE_DIGITS, code_generate, code_hash, code_matches
 from signup.models import VerificationCode
-from signup.schemas import normalize_email
+from signup.schemas.common import normalize_email
 
 FAST = hypothesis_settings(max_examples=300, deadline=None, database=None)
 

@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from messaging.periodic import PeriodicJobs
-from signup.expiry import unverified_accounts_expire
+from signup.codes import verification_code_issue
+from signup.flows.expiry import unverified_accounts_expire
 from signup.models import PendingSignup, User, VerificationCode, Wallet
-from signup.services import verification_code_issue
 from signup.tests.conftest import PASSWORD, SIGNUP, VERIFY, issue_code, make_user, verify_body
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def explode() -> None:
 
 
 def test_every_worker_runs_the_expiry_hourly_by_default(settings):
-    assert settings.WORKER_PERIODIC_JOBS["signup.expiry.unverified_accounts_expire"] == 3600
+    assert settings.WORKER_PERIODIC_JOBS["signup.flows.expiry.unverified_accounts_expire"] == 3600
 
 
 def test_a_periodic_job_runs_at_once_then_each_interval(settings):

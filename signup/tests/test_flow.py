@@ -5,8 +5,8 @@ import pytest
 
 from messaging.models import Outbox
 from messaging.services import email_deliver
+from signup.messages import SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
 from signup.models import User
-from signup.services import SIGNUP_NOTICE_EMAIL, VERIFICATION_EMAIL
 from signup.tests.conftest import (
     INVALID_CODE,
     PASSWORD,

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from messaging.models import Outbox
 from signup import idempotency
+from signup.messages import VERIFICATION_EMAIL
 from signup.models import IdempotencyKey, PendingSignup, User
-from signup.services import VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, SIGNUP, VERIFY, issue_code, row_counts, verify_body
 from signup.tests.test_race import run_together
 from signup.tokens import token_digest

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from core.tests.gunicorn_race import clear_of_window_edge, gunicorn, post_together
-from signup import attempts
+from signup import limits
 from signup.models import AddressCounter
 from signup.tests.accounts_helpers import EMAIL, LOGIN, PASSWORD, verified_user
 from signup.tests.conftest import make_user
@@ -87,7 +87,7 @@ def test_address_reservations_in_threads_allow_exactly_the_limit():
 
     spellings = ["ada@example.com", "ADA@example.com", "Ada@Example.COM"]
 
-    holds = together(20, lambda i: attempts.login_address_reserve(email=spellings[i % 3]))
+    holds = together(20, lambda i: limits.login_address_reserve(email=spellings[i % 3]))
 
     assert [hold.allowed for hold in holds].count(True) == limit
     assert all(hold.retry_after > 0 for hold in holds if not hold.allowed)
@@ -98,7 +98,7 @@ def test_address_reservations_in_threads_allow_exactly_the_limit():
 def test_address_reservation_counts_and_refuses_past_the_limit():
     limit = settings.LOGIN_FAILURES_PER_ADDRESS
 
-    holds = [attempts.login_address_reserve(email="Ada@example.com") for _ in range(limit + 1)]
+    holds = [limits.login_address_reserve(email="Ada@example.com") for _ in range(limit + 1)]
 
     assert [hold.count for hold in holds] == list(range(1, limit + 2))
     assert [hold.allowed for hold in holds] == [True] * limit + [False]
@@ -110,12 +110,12 @@ def test_address_reservation_starts_a_new_window():
     from datetime import timedelta
 
     for _ in range(settings.LOGIN_FAILURES_PER_ADDRESS + 3):
-        attempts.login_address_reserve(email=EMAIL)
+        limits.login_address_reserve(email=EMAIL)
     counter = AddressCounter.objects.get()
     window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     AddressCounter.objects.update(window_started_at=counter.window_started_at - window)
 
-    hold = attempts.login_address_reserve(email=EMAIL)
+    hold = limits.login_address_reserve(email=EMAIL)
 
     assert (hold.allowed, hold.count) == (True, 1)
     assert AddressCounter.objects.get().window_started_at > counter.window_started_at
@@ -123,15 +123,15 @@ def test_address_reservation_starts_a_new_window():
 
 @pytest.mark.django_db
 def test_address_release_gives_one_attempt_back():
-    attempts.login_address_reserve(email=EMAIL)
-    attempts.login_address_reserve(email=EMAIL)
+    limits.login_address_reserve(email=EMAIL)
+    limits.login_address_reserve(email=EMAIL)
 
-    attempts.login_address_release(email="ADA@example.com")
-    attempts.login_address_release(email=EMAIL)
-    attempts.login_address_release(email=EMAIL)  # never below 0
+    limits.login_address_release(email="ADA@example.com")
+    limits.login_address_release(email=EMAIL)
+    limits.login_address_release(email=EMAIL)  # never below 0
 
     assert AddressCounter.objects.get().failures == 0
-    assert attempts.login_address_reserve(email=EMAIL).count == 1
+    assert limits.login_address_reserve(email=EMAIL).count == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,7 +139,7 @@ def test_ip_reservations_in_threads_allow_exactly_the_limit(settings):
     settings.LOGIN_FAILURES_PER_IP = 7
     clear_of_window_edge(settings.LOGIN_FAILURE_WINDOW_SECONDS)
 
-    holds = together(30, lambda i: attempts.login_ip_reserve(ip="198.51.100.7"))
+    holds = together(30, lambda i: limits.login_ip_reserve(ip="198.51.100.7"))
 
     assert [hold.allowed for hold in holds].count(True) == 7
     assert all(hold.retry_after > 0 for hold in holds if not hold.allowed)

@@ -9,8 +9,8 @@ SMTP server.
 
 import pytest
 
+from signup.messages import VERIFICATION_EMAIL
 from signup.models import PendingSignup, User
-from signup.services import VERIFICATION_EMAIL
 from signup.tests.conftest import SIGNUP, VERIFY
 from signup.tests.test_flow import deliver
 

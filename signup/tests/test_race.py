@@ -12,10 +12,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-import signup.services
+import signup.flows.signup
 from messaging.models import Outbox
+from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 from signup.models import AddressLimit, Profile, User, Wallet
-from signup.services import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, make_user, run_queued_resends
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,8 +43,8 @@ def in_step(monkeypatch):
     """Hold every signup after its password hash until all have hashed, then
     widen the winner's transaction: all inserts meet an uncommitted row."""
     after_hash = threading.Barrier(THREADS)
-    real_make_password = signup.services.make_password
-    real_outbox_add = signup.services.outbox_add_on_commit
+    real_make_password = signup.flows.signup.make_password
+    real_outbox_add = signup.flows.signup.outbox_add_on_commit
     overlap = {"inside": 0, "max": 0}
     lock = threading.Lock()
 
@@ -62,21 +62,21 @@ def in_step(monkeypatch):
             overlap["inside"] -= 1
         return real_outbox_add(**kwargs)
 
-    monkeypatch.setattr(signup.services, "make_password", make_password)
-    monkeypatch.setattr(signup.services, "outbox_add_on_commit", outbox_add_on_commit)
+    monkeypatch.setattr(signup.flows.signup, "make_password", make_password)
+    monkeypatch.setattr(signup.flows.signup, "outbox_add_on_commit", outbox_add_on_commit)
     return overlap
 
 
 def _concurrent_signups(monkeypatch, settings) -> tuple[list, list]:
     settings.RATE_LIMIT_PER_IP = "100/m"  # the whole stack, per-IP limit included
     existing_calls = []
-    real_existing = signup.services._signup_existing
+    real_existing = signup.flows.signup._signup_existing
 
     def spy_existing(**kwargs):
         existing_calls.append(kwargs["email"])
         return real_existing(**kwargs)
 
-    monkeypatch.setattr(signup.services, "_signup_existing", spy_existing)
+    monkeypatch.setattr(signup.flows.signup, "_signup_existing", spy_existing)
     responses = run_together(
         THREADS,
         lambda i: Client(raise_request_exception=False).post(

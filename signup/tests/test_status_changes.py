@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from messaging.models import Notification, Outbox
 from messaging.services import email_deliver, notifications_deliver
-from signup import accounts
+from signup import messages
+from signup.flows import status
 from signup.models import AccessToken, User
 from signup.tests.accounts_helpers import (
     CODE,
@@ -51,13 +52,13 @@ def test_deactivation_revokes_every_token_at_once_and_queues_the_messages(api):
     tokens = [token_for(user), token_for(user)]
     assert api.get(ME, **bearer(tokens[0])).status_code == 200
 
-    assert accounts.user_deactivate(user=user) is True
+    assert status.user_deactivate(user=user) is True
 
     for raw in tokens:
         assert api.get(ME, **bearer(raw)).status_code == 401
     assert not AccessToken.objects.filter(revoked_at__isnull=True).exists()
     assert sorted(Outbox.objects.values_list("kind", flat=True)) == sorted(
-        [accounts.DEACTIVATED_EMAIL, accounts.DEACTIVATED_NOTICE]
+        [messages.DEACTIVATED_EMAIL, messages.DEACTIVATED_NOTICE]
     )
     user.refresh_from_db()
     assert not user.is_active
@@ -71,9 +72,9 @@ def test_deactivation_is_one_transaction(api, monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("outbox down")
 
-    monkeypatch.setattr(accounts, "outbox_add_on_commit", boom)
+    monkeypatch.setattr(status, "outbox_add_on_commit", boom)
     with pytest.raises(RuntimeError):
-        accounts.user_deactivate(user=user)
+        status.user_deactivate(user=user)
 
     user.refresh_from_db()
     assert user.is_active
@@ -82,7 +83,7 @@ def test_deactivation_is_one_transaction(api, monkeypatch):
 
 def test_a_deactivated_user_cannot_log_in_by_password_or_code(api):
     user = verified_user()
-    accounts.user_deactivate(user=user)
+    status.user_deactivate(user=user)
     code = code_for(user, Purpose.LOGIN)
 
     assert api.post_json(LOGIN, {"email": EMAIL, "password": PASSWORD}).json() == (
@@ -96,18 +97,18 @@ def test_a_deactivated_user_cannot_log_in_by_password_or_code(api):
 
 def test_reactivation_lets_the_user_log_in_again(api):
     user = verified_user()
-    accounts.user_deactivate(user=user)
+    status.user_deactivate(user=user)
 
-    assert accounts.user_reactivate(user=user) is True
+    assert status.user_reactivate(user=user) is True
 
     assert api.post_json(LOGIN, {"email": EMAIL, "password": PASSWORD}).status_code == 200
-    assert accounts.REACTIVATED_NOTICE in Outbox.objects.values_list("kind", flat=True)
+    assert messages.REACTIVATED_NOTICE in Outbox.objects.values_list("kind", flat=True)
 
 
 def test_a_change_to_the_same_state_does_nothing(api):
     user = verified_user()
 
-    assert accounts.user_reactivate(user=user) is False
+    assert status.user_reactivate(user=user) is False
     assert not Outbox.objects.exists()
 
 
@@ -115,7 +116,7 @@ def test_the_user_is_emailed_and_notified_and_every_admin_notified(smtp):
     admins = [verified_user(f"admin{n}@example.com", is_staff=True) for n in range(3)]
     user = verified_user()
 
-    accounts.user_deactivate(user=user)
+    status.user_deactivate(user=user)
     deliver_all()
 
     (mail,) = smtp.handler.to(EMAIL)
@@ -132,8 +133,8 @@ def test_500_admins_are_notified_with_one_insert():
         [User(email=f"admin{n}@example.com", is_staff=True) for n in range(500)]
     )
     user = verified_user()
-    accounts.user_deactivate(user=user)
-    row = Outbox.objects.get(kind=accounts.DEACTIVATED_NOTICE)
+    status.user_deactivate(user=user)
+    row = Outbox.objects.get(kind=messages.DEACTIVATED_NOTICE)
 
     with CaptureQueriesContext(connection) as captured:
         notifications_deliver(outbox_id=row.pk)
@@ -161,7 +162,7 @@ def test_the_status_change_costs_the_same_statements_with_0_or_500_tokens_and_ad
             ]
         )
         with CaptureQueriesContext(connection) as captured:
-            accounts.user_deactivate(user=user)
+            status.user_deactivate(user=user)
         counts.append(len(captured.captured_queries))
 
     assert counts[0] == counts[1]
@@ -191,7 +192,7 @@ def test_admin_actions_deactivate_and_reactivate(api, admin_client_):
     user.refresh_from_db()
     assert not user.is_active
     assert api.get(ME, **bearer(raw)).status_code == 401
-    assert Outbox.objects.filter(kind=accounts.DEACTIVATED_NOTICE).count() == 1
+    assert Outbox.objects.filter(kind=messages.DEACTIVATED_NOTICE).count() == 1
 
     admin_client_.post(url, {"action": "reactivate", "_selected_action": [user.pk]})
     user.refresh_from_db()

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from signup.expiry import unverified_accounts_expire
+from signup.flows.expiry import unverified_accounts_expire
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Bearer authentication for the /me endpoints (ninja's HttpBearer).
+"""Bearer authentication for the authenticated endpoints (ninja's HttpBearer).
 
 Every refusal is the documented 401 with WWW-Authenticate: Bearer, raised as
 ApiError: ninja's own AuthenticationError would be a bare 401 without the

@@ -1,59 +1,16 @@
-"""Bodies of the accounts endpoints (docs/api.md, "Accounts (after signup)")."""
+"""/me: the profile, wallet and notifications bodies."""
 
 from datetime import datetime
-from typing import Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from messaging.feed import Cursor
-from signup.schemas import (
-    ERROR_RESPONSES,
-    CodeIn,
-    EmailIn,
-    ErrorOut,
-    _Applicant,
-    password_validated,
-)
+from signup.schemas.common import ErrorOut, FieldErrorsOut, full_name_checked
 
-# {"detail", "code"}: the one error body of the API (docs/api.md, Errors).
-ApiErrorOut = ErrorOut
-
-
-class LoginIn(EmailIn):
-    password: str = Field(..., min_length=1, max_length=4096, examples=["correct horse battery"])
-
-
-class ResetConfirmIn(CodeIn):
-    password: str = Field(
-        ...,
-        min_length=1,
-        max_length=4096,
-        description="The new password: 10 to 4096 characters, not common, not all digits, "
-        "not like the email.",
-        examples=["a new long passphrase"],
-    )
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str, info: ValidationInfo) -> str:
-        return password_validated(value, user=_Applicant(email=info.data.get("email", "")))
-
-
-class TokenOut(Schema):
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
-
-    access_token: str = Field(..., examples=["kXq3v0b8Yq2n6Zr1cU9wJm4tHs7pLd5eAa0fGi2oBy8"])
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the scheme name, not a secret)
-    expires_in: int = Field(..., description="Seconds until the token expires.", examples=[86400])
-
-
-class CodeSentOut(Schema):
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
-
-    status: Literal["code_sent"] = "code_sent"
-    email: str = Field(..., examples=["ada@example.com"])
+# A body-taking /me request's own errors (besides AUTHED_ERRORS).
+BODY_ERRORS = {400: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: FieldErrorsOut}
 
 
 class MeOut(Schema):
@@ -86,11 +43,7 @@ class MePatchIn(Schema):
     @field_validator("full_name")
     @classmethod
     def _full_name(cls, value: str) -> str:
-        if "\x00" in value:
-            raise PydanticCustomError(
-                "null_character", "Full name may not contain null (\\x00) characters."
-            )
-        return value
+        return full_name_checked(value)
 
 
 class WalletOut(Schema):
@@ -160,10 +113,3 @@ class FeedQuery(Schema):
                     "Not a cursor from this API: pass next_cursor from the previous page.",
                 ) from None
         return value
-
-
-# The answers of the accounts endpoints besides their success (core.api's
-# handlers and ApiError): the errors shared with signup, in the {"detail",
-# "code"} shape.
-POST_ERRORS = ERROR_RESPONSES
-AUTHED_ERRORS = {401: ApiErrorOut, 503: ApiErrorOut}

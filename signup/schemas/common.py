@@ -1,4 +1,5 @@
-"""Request and response bodies (docs/api.md), validated by ninja/pydantic.
+"""What every router's schemas share: the address, the code, the password
+policy, the one error body, and the OpenAPI pieces of the error answers.
 
 Bad input is a 422 with the failing field in loc and a message a person can
 act on: email syntax from email-validator, password policy from Django's
@@ -6,14 +7,15 @@ AUTH_PASSWORD_VALIDATORS (with the email and name for the similarity check).
 """
 
 from types import SimpleNamespace
-from typing import Literal
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from email_validator import EmailNotValidError, validate_email
 from ninja import Field, Schema
-from pydantic import ConfigDict, ValidationInfo, field_validator
+from pydantic import ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
+
+from core.bodies import NOT_JSON, NOT_JSON_TYPE, TOO_LARGE
 
 
 class _Applicant(SimpleNamespace):
@@ -53,6 +55,18 @@ class EmailIn(Schema):
         return normalize_email(value)
 
 
+class CodeIn(EmailIn):
+    """An address and the 6-digit code emailed to it (login code, reset)."""
+
+    code: str = Field(
+        ...,
+        min_length=1,
+        max_length=32,
+        examples=["042917"],
+        description="The 6-digit code from the email.",
+    )
+
+
 POLICY_TEXT = (
     "10 to 4096 characters; not a commonly used password; not entirely digits; "
     "not too similar to the email address or the full name. A refused password "
@@ -77,95 +91,19 @@ def password_validated(value: str, *, user: "_Applicant") -> str:
     return value
 
 
-def _optional(schema: dict) -> None:
+def full_name_checked(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: a 422 here, not a DataError (500) later."""
+    if "\x00" in value:
+        raise PydanticCustomError(
+            "null_character", "Full name may not contain null (\\x00) characters."
+        )
+    return value
+
+
+def optional(schema: dict) -> None:
     """No "default" in the OpenAPI document: generators (openapi-typescript)
     make a property with a default required in the type they write."""
     schema.pop("default", None)
-
-
-class SignupIn(EmailIn):
-    full_name: str = Field(
-        "",
-        max_length=150,
-        examples=["Ada Lovelace"],
-        description="Optional, shown in the app.",
-        json_schema_extra=_optional,
-    )
-    # minLength 10 is stated for clients, but enforced by Django's validators
-    # (so a short password is a password_too_short, like every other rule).
-    password: str = Field(
-        ...,
-        min_length=1,
-        max_length=4096,
-        description=POLICY_TEXT,
-        examples=["correct horse battery staple"],
-        json_schema_extra={"minLength": 10},
-    )
-
-    @field_validator("full_name")
-    @classmethod
-    def _full_name(cls, value: str) -> str:
-        """PostgreSQL text cannot hold NUL: a 422 here, not a DataError (500) later."""
-        if "\x00" in value:
-            raise PydanticCustomError(
-                "null_character", "Full name may not contain null (\\x00) characters."
-            )
-        return value
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str, info: ValidationInfo) -> str:
-        user = _Applicant(
-            email=info.data.get("email", ""), full_name=info.data.get("full_name", "")
-        )
-        return password_validated(value, user=user)
-
-
-class CodeIn(EmailIn):
-    """An address and the 6-digit code emailed to it (login code, reset)."""
-
-    code: str = Field(
-        ...,
-        min_length=1,
-        max_length=32,
-        examples=["042917"],
-        description="The 6-digit code from the email.",
-    )
-
-
-class VerifyIn(CodeIn):
-    verification_token: str = Field(
-        ...,
-        min_length=1,
-        max_length=256,
-        examples=["q1Xk3f0l9GmZ8cB2T4vN7wYp5sRj6eHa0uDi1oLc2yW"],
-        description="The verification_token of this client's signup answer: the account "
-        "gets the password of the signup whose token is presented.",
-    )
-
-
-class PendingOut(Schema):
-    # A default is still always sent: the OpenAPI document marks it required.
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
-
-    status: Literal["verification_pending"] = "verification_pending"
-    email: str = Field(..., examples=["ada@example.com"])
-
-
-class SignupPendingOut(PendingOut):
-    verification_token: str = Field(
-        ...,
-        examples=["q1Xk3f0l9GmZ8cB2T4vN7wYp5sRj6eHa0uDi1oLc2yW"],
-        description="Opaque; for this client only. Send it back with the code to "
-        "POST /api/v1/signup/verify. Keep it like a password until then.",
-    )
-
-
-class VerifiedOut(Schema):
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
-
-    status: Literal["verified"] = "verified"
-    email: str = Field(..., examples=["ada@example.com"])
 
 
 class ErrorOut(Schema):
@@ -219,3 +157,67 @@ ERROR_RESPONSES = {
     429: ErrorOut,
     503: ErrorOut,
 }
+
+
+# The answers of every authenticated endpoint besides its own.
+AUTHED_ERRORS = {401: ErrorOut, 503: ErrorOut}
+
+# --- OpenAPI only: examples and headers the response models cannot say ------------
+
+# 429 and 503 always carry Retry-After (core.api, ninja's throttle, the limits).
+# OpenAPI only: what ERROR_RESPONSES cannot say. 429 and 503 always carry
+# Retry-After (core.api, ninja's throttle check, the limits below).
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
+def error_examples(**cases: tuple[str, object]) -> dict:
+    """OpenAPI examples of one status's error bodies: {name: (code, detail)}."""
+    values = {name: {"value": {"detail": d, "code": c}} for name, (c, d) in cases.items()}
+    return {"content": {"application/json": {"examples": values}}}
+
+
+THROTTLED = ("rate_limited", "Too many requests from your network. Try again in 42 seconds.")
+
+
+FIELD_ERROR = {
+    "type": "string_too_long",
+    "loc": ["body", "email"],
+    "msg": "String should have at most 254 characters",
+}
+
+
+def error_docs(**per_status: dict) -> dict:
+    """Every error answer's example (docs/api.md, Errors); per_status: s<status>=examples."""
+    responses = {
+        400: error_examples(invalid_json=("invalid_json", NOT_JSON)),
+        413: error_examples(body_too_large=("body_too_large", TOO_LARGE)),
+        415: error_examples(unsupported_media_type=("unsupported_media_type", NOT_JSON_TYPE)),
+        422: error_examples(validation_error=("validation_error", [FIELD_ERROR])),
+        429: error_examples(rate_limited=THROTTLED),
+        503: error_examples(
+            service_unavailable=("service_unavailable", "The service is briefly unavailable.")
+        ),
+    }
+    for key, doc in per_status.items():
+        responses[int(key[1:])] = doc
+    for status in (429, 503):
+        responses[status] = {**responses[status], "headers": RETRY_AFTER}
+    return {"responses": responses}
+
+
+# The common error answers' documentation, for routes with no answer of their own.
+ERROR_DOCS = error_docs()
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": "Always Bearer.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["Bearer"]},
+    }
+}
+AUTHED_DOCS = {"responses": {401: {"headers": WWW_AUTHENTICATE}, 503: {"headers": RETRY_AFTER}}}

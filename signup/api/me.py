@@ -5,13 +5,11 @@ from ninja import Path, Query, Router, Status
 
 from core.errors import ApiError
 from messaging import feed
-from signup import accounts
-from signup.api_auth import AUTHED_HEADERS
-from signup.auth import bearer
-from signup.schemas import FieldErrorsOut
-from signup.schemas_accounts import (
-    AUTHED_ERRORS,
-    ApiErrorOut,
+from signup.api.bearer import bearer
+from signup.flows.profile import profile_update
+from signup.schemas.common import AUTHED_DOCS, AUTHED_ERRORS, ErrorOut, FieldErrorsOut
+from signup.schemas.me import (
+    BODY_ERRORS,
     FeedQuery,
     MeOut,
     MePatchIn,
@@ -22,7 +20,6 @@ from signup.selectors import user_wallet
 
 router = Router(tags=["me"], auth=bearer)
 
-BODY_ERRORS = {400: ApiErrorOut, 413: ApiErrorOut, 415: ApiErrorOut, 422: FieldErrorsOut}
 MAX_ID = 2**63 - 1
 
 
@@ -36,7 +33,7 @@ def _me(user) -> MeOut:
     )
 
 
-@router.get("", response={200: MeOut, **AUTHED_ERRORS}, openapi_extra=AUTHED_HEADERS)
+@router.get("", response={200: MeOut, **AUTHED_ERRORS}, openapi_extra=AUTHED_DOCS)
 def me(request: HttpRequest):
     """No query beyond the token's: its lookup joins the user and profile."""
     return Status(200, _me(request.auth.user))
@@ -45,17 +42,17 @@ def me(request: HttpRequest):
 @router.patch(
     "",
     response={200: MeOut, **AUTHED_ERRORS, **BODY_ERRORS},
-    openapi_extra=AUTHED_HEADERS,
+    openapi_extra=AUTHED_DOCS,
 )
 def me_update(request: HttpRequest, payload: MePatchIn):
     """Fields left out are unchanged."""
     user = request.auth.user
     if payload.full_name is not None:
-        accounts.profile_update(user=user, full_name=payload.full_name)
+        profile_update(user=user, full_name=payload.full_name)
     return Status(200, _me(user))
 
 
-@router.get("/wallet", response={200: WalletOut, **AUTHED_ERRORS}, openapi_extra=AUTHED_HEADERS)
+@router.get("/wallet", response={200: WalletOut, **AUTHED_ERRORS}, openapi_extra=AUTHED_DOCS)
 def wallet(request: HttpRequest):
     found = user_wallet(user_id=request.auth.user_id)
     return Status(200, WalletOut(balance=f"{found.balance:.2f}", currency=found.currency))
@@ -64,7 +61,7 @@ def wallet(request: HttpRequest):
 @router.get(
     "/notifications",
     response={200: NotificationsOut, 422: FieldErrorsOut, **AUTHED_ERRORS},
-    openapi_extra=AUTHED_HEADERS,
+    openapi_extra=AUTHED_DOCS,
 )
 def notifications(request: HttpRequest, query: Query[FeedQuery]):
     """Newest first; next_cursor pages to older ones. One query per page."""
@@ -89,7 +86,7 @@ def notifications(request: HttpRequest, query: Query[FeedQuery]):
 @router.post(
     "/notifications/read-all",
     response={204: None, **AUTHED_ERRORS},
-    openapi_extra=AUTHED_HEADERS,
+    openapi_extra=AUTHED_DOCS,
 )
 def notifications_read_all(request: HttpRequest):
     feed.notifications_mark_all_read(user_id=request.auth.user_id)
@@ -98,8 +95,8 @@ def notifications_read_all(request: HttpRequest):
 
 @router.post(
     "/notifications/{notification_id}/read",
-    response={204: None, 404: ApiErrorOut, 422: FieldErrorsOut, **AUTHED_ERRORS},
-    openapi_extra=AUTHED_HEADERS,
+    response={204: None, 404: ErrorOut, 422: FieldErrorsOut, **AUTHED_ERRORS},
+    openapi_extra=AUTHED_DOCS,
 )
 def notification_read(request: HttpRequest, notification_id: int = Path(..., ge=1, le=MAX_ID)):
     """404 for an id that is not one of this user's notifications."""
