@@ -69,18 +69,7 @@ def notifications(request: HttpRequest, query: Query[FeedQuery]):
     page, following = feed.notification_feed(
         user_id=request.auth.user_id, limit=query.limit, unread=query.unread, cursor=cursor
     )
-    items = [
-        {
-            "id": n.pk,
-            "kind": n.kind,
-            "title": n.title,
-            "body": n.body,
-            "created_at": n.created_at,
-            "read": n.read_at is not None,
-        }
-        for n in page
-    ]
-    return Status(200, {"items": items, "next_cursor": following.encode() if following else None})
+    return Status(200, NotificationsOut.page(page, following))
 
 
 @router.post(

@@ -88,6 +88,22 @@ class NotificationsOut(Schema):
         examples=["MTc5NjExNzQwMDAwMDAwMC4xMDE3"],
     )
 
+    @classmethod
+    def page(cls, page: list, following: Cursor | None) -> dict:
+        """The answer for one page of messaging.feed.notification_feed."""
+        items = [
+            {
+                "id": n.pk,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "created_at": n.created_at,
+                "read": n.read_at is not None,
+            }
+            for n in page
+        ]
+        return {"items": items, "next_cursor": following.encode() if following else None}
+
 
 class FeedQuery(Schema):
     unread: bool = Field(
