@@ -35,8 +35,9 @@ EXPECTED = {
     "verify": [
         "BEGIN",
         "SELECT signup_pendingsignup by token hash (the signup whose token came back)",
-        "INSERT signup_addresslimit ON CONFLICT DO UPDATE (the attempt count)",
+        "INSERT signup_addresscounter ON CONFLICT DO UPDATE (reserve: the wrong-code count)",
         "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE",
+        "UPDATE signup_addresscounter SET failures - 1 (a right code: given back)",
         "UPDATE signup_verificationcode SET used_at",
         "UPDATE signup_user SET email_verified_at, password (that signup's)",
         "UPDATE signup_profile SET full_name (that signup's)",
@@ -49,6 +50,7 @@ EXPECTED = {
         "BEGIN",
         "INSERT signup_addresslimit ON CONFLICT DO UPDATE (create or lock)",
         "UPDATE signup_addresslimit",
+        "UPDATE signup_addresscounter SET failures = 0 (the wrong-code count restarts)",
         "COMMIT",
     ],
 }

@@ -35,15 +35,17 @@ EXPECTED = {
     "POST /api/v1/auth/code": [
         "BEGIN",
         "INSERT signup_addresslimit ON CONFLICT ... RETURNING (lock-or-create, signup.limits)",
-        "UPDATE signup_addresslimit SET asks, recent, failures = 0 (the count restarts)",
+        "UPDATE signup_addresslimit SET asks, recent",
+        "UPDATE signup_addresscounter SET failures = 0 (the wrong-code count restarts)",
         # then one enqueue (signup.tasks.resend_code): the worker looks the
         # account up, so known and unknown addresses cost the request the same
         "COMMIT",
     ],
     "POST /api/v1/auth/code/verify": [
         "BEGIN",
-        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (the wrong-code count)",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: the wrong-code count)",
         "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE (as verify)",
+        "UPDATE signup_addresscounter SET failures - 1 (a right code: given back)",
         "UPDATE signup_verificationcode SET used_at",
         "SELECT signup_user by id (the code matched: may the account still use it?)",
         "DELETE signup_addresscounter (failed password logins)",
@@ -53,15 +55,17 @@ EXPECTED = {
     "POST /api/v1/auth/password/reset": [
         "BEGIN",
         "INSERT signup_addresslimit ON CONFLICT ... RETURNING (lock-or-create, signup.limits)",
-        "UPDATE signup_addresslimit SET asks, recent, failures = 0 (the count restarts)",
+        "UPDATE signup_addresslimit SET asks, recent",
+        "UPDATE signup_addresscounter SET failures = 0 (the wrong-code count restarts)",
         # then one enqueue: the worker decides (as for the login code)
         "COMMIT",
     ],
     "POST /api/v1/auth/password/reset/confirm": [
         # the new password's Argon2id hash is made before the transaction
         "BEGIN",
-        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (the wrong-code count)",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: the wrong-code count)",
         "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE (as verify)",
+        "UPDATE signup_addresscounter SET failures - 1 (a right code: given back)",
         "UPDATE signup_verificationcode SET used_at",
         "SELECT signup_user by id (the code matched: may the account still use it?)",
         "UPDATE signup_user SET password",

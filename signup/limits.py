@@ -17,9 +17,13 @@ outsider can observe depends only on what an outsider can do:
 - asks: requests anyone can make for any address (resend; the login-code and
   reset-code requests). Only these decide the 429 and its Retry-After, so
   the owner's signup never shows there (issue 8, point 2).
-- failures: wrong codes since the last answered ask, counted for every
-  address (verify, login code, reset code), so the 429 for too many wrong
-  attempts appears for any address, and never tells whether it has an account.
+Wrong codes and failed logins are one mechanism: a count per (address,
+kind) in signup.models.AddressCounter (kind "login", or "code:<purpose>"),
+reserved atomically before the check (address_attempt_reserve) and given
+back when the attempt was no failure. A code's count restarts with each
+answered ask; a login's with its window. Counted for every address, so the
+429 for too many wrong attempts appears for any address, and never tells
+whether it has an account.
 """
 
 import json
@@ -52,10 +56,10 @@ VERIFY_EMAIL = "verify_email"
 # in SQL: the canonical address is computed by the database, as for the
 # Lower(email) unique index on users. Works on PostgreSQL and SQLite >= 3.35.
 _LOCK_ROW = """
-    INSERT INTO signup_addresslimit (email, purpose, recent, asks, failures)
-    VALUES (LOWER(%s), %s, '[]', '[]', 0)
-    ON CONFLICT (email, purpose) DO UPDATE SET failures = signup_addresslimit.failures
-    RETURNING id, recent, asks, failures
+    INSERT INTO signup_addresslimit (email, purpose, recent, asks)
+    VALUES (LOWER(%s), %s, '[]', '[]')
+    ON CONFLICT (email, purpose) DO UPDATE SET recent = signup_addresslimit.recent
+    RETURNING id, recent, asks
 """
 
 
@@ -71,7 +75,6 @@ class _Row:
     id: int
     recent: list[float]
     asks: list[float]
-    failures: int
 
 
 def _load(value) -> list[float]:
@@ -82,8 +85,8 @@ def _lock(*, email: str, purpose: str) -> _Row:
     """Create or lock the row of (address_key(email), purpose): one statement."""
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_ROW, [email, purpose])
-        pk, recent, asks, failures = cursor.fetchone()
-    return _Row(id=pk, recent=_load(recent), asks=_load(asks), failures=failures)
+        pk, recent, asks = cursor.fetchone()
+    return _Row(id=pk, recent=_load(recent), asks=_load(asks))
 
 
 def _wait(times: list[float], now: float) -> float:
@@ -144,37 +147,35 @@ def address_code_ask(*, email: str, purpose: str = VERIFY_EMAIL) -> LimitResult:
     send = _wait(recent, now) <= 0
     if send:
         recent = _keep([*recent, now])
-    AddressLimit.objects.filter(pk=row.id).update(
-        asks=_keep([*asks, now]), recent=recent, failures=0
+    AddressLimit.objects.filter(pk=row.id).update(asks=_keep([*asks, now]), recent=recent)
+    # The wrong-code count restarts (a new code is coming): one UPDATE, 0 rows
+    # where nothing was counted.
+    AddressCounter.objects.filter(key=address_key(email), kind=code_kind(purpose)).update(
+        failures=0
     )
     return LimitResult(allowed=True, send=send)
 
 
-@dataclass(frozen=True)
-class AttemptBudget:
-    """The wrong-code count of one address and purpose, its row locked."""
-
-    row_id: int
-    failures: int
-
-    @property
-    def exhausted(self) -> bool:
-        return self.failures >= settings.SIGNUP_CODE_MAX_ATTEMPTS
+def code_kind(purpose: str) -> str:
+    """The AddressCounter kind of purpose's wrong codes."""
+    return f"code:{purpose}"
 
 
-def address_attempts_begin(*, email: str, purpose: str = VERIFY_EMAIL) -> AttemptBudget:
-    """Lock the address's count before checking a code; call inside a transaction.
+def code_attempt_reserve(*, email: str, purpose: str) -> "Hold":
+    """Count one code check for (address, purpose) before it is made: one
+    statement; not allowed past SIGNUP_CODE_MAX_ATTEMPTS since the last ask.
 
-    Every address, known or not, gets a row and a count: one statement.
-    When budget.exhausted, answer 429 without checking the code.
+    Call inside the check's transaction: the count's row stays locked until
+    it commits, so two checks of one address run one after the other.
     """
-    row = _lock(email=email, purpose=purpose)
-    return AttemptBudget(row_id=row.id, failures=row.failures)
+    return address_attempt_reserve(
+        email=email, kind=code_kind(purpose), limit=settings.SIGNUP_CODE_MAX_ATTEMPTS
+    )
 
 
-def address_attempt_failed(budget: AttemptBudget) -> None:
-    """Count one wrong code (one UPDATE); call on every wrong answer."""
-    AddressLimit.objects.filter(pk=budget.row_id).update(failures=budget.failures + 1)
+def code_attempt_release(*, email: str, purpose: str) -> None:
+    """The reserved check was a right code: no failure."""
+    address_attempt_release(email=email, kind=code_kind(purpose))
 
 
 # --- failed password logins (per address in the database, per IP in Redis) ---------
@@ -193,12 +194,13 @@ def address_attempt_failed(budget: AttemptBudget) -> None:
 # trying many addresses.
 
 LOGIN = "login"
+NO_WINDOW = datetime(2000, 1, 1, tzinfo=UTC)  # a count with no window: nothing is older
 _CACHE_ERRORS = (redis.RedisError, OSError)
 
 
 @dataclass(frozen=True)
 class Hold:
-    """One reserved login attempt: counted now, given back if it was no failure."""
+    """One reserved attempt: counted now, given back if it was no failure."""
 
     allowed: bool  # within the limit: check the password
     count: int = 0  # attempts in the window, this one included (0: not counted)
@@ -206,7 +208,7 @@ class Hold:
     key: str | None = None  # the cache key it was counted in (per IP)
 
 
-# --- logins per address (database) -----------------------------------------------
+# --- attempts per address (database): wrong codes and failed logins ----------------
 
 # One statement for a known and an unknown address alike (equal work): one
 # more attempt for (address, kind), or 1 in a new window when the last one
@@ -239,16 +241,19 @@ def _aware(value: datetime | str) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-def address_attempt_reserve(*, email: str, kind: str, limit: int, window_seconds: int) -> Hold:
+def address_attempt_reserve(
+    *, email: str, kind: str, limit: int, window_seconds: int | None = None
+) -> Hold:
     """Count one attempt for (address, kind) before it is made: one statement.
 
     Allowed while the count, this attempt included, is at most limit in a
-    window of window_seconds (started by the first attempt counted). A
-    refused attempt is counted too, and does not move the window. Call
-    outside a transaction (the row stays locked until it commits).
+    window of window_seconds (started by the first attempt counted; None: no
+    window, the count only restarts when cleared). A refused attempt is
+    counted too, and does not move the window. The row stays locked until
+    the transaction commits (in autocommit: at once).
     """
     now = timezone.now()
-    window = timedelta(seconds=window_seconds)
+    window = timedelta(seconds=window_seconds) if window_seconds else now - NO_WINDOW
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
@@ -257,6 +262,8 @@ def address_attempt_reserve(*, email: str, kind: str, limit: int, window_seconds
         count, started = cursor.fetchone()
     if count <= limit:
         return Hold(allowed=True, count=count)
+    if not window_seconds:
+        return Hold(allowed=False, count=count)
     left = (_aware(started) + window - now).total_seconds()
     return Hold(allowed=False, count=count, retry_after=max(1, math.ceil(left)))
 

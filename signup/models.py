@@ -131,7 +131,10 @@ class VerificationCode(models.Model):
 
 
 class AddressLimit(models.Model):
-    """The per-address limits of one code purpose, for every address.
+    """The per-address limits of one code purpose's requests, for every address.
+
+    Wrong codes are counted in AddressCounter (kind "code:<purpose>"), with
+    failed logins: one mechanism for every failure count.
 
     Keyed by the canonical address (signup.addresses), computed by the
     database, and kept for unknown addresses too. One row per address and
@@ -143,7 +146,6 @@ class AddressLimit(models.Model):
     purpose = models.CharField(max_length=20, default="verify_email")
     recent = models.JSONField(default=list)  # every code request allowed: epoch s, newest last
     asks = models.JSONField(default=list)  # answered requests from outside (resend): epoch s
-    failures = models.PositiveSmallIntegerField(default=0)  # wrong codes since the last ask
 
     class Meta:
         constraints = [

@@ -24,9 +24,9 @@ from messaging.outbox import outbox_add_on_commit
 from signup.codes import NO_CODE_HASH, code_matches, codes_kill_for_address
 from signup.limits import (
     LimitResult,
-    address_attempt_failed,
-    address_attempts_begin,
     address_code_ask,
+    code_attempt_release,
+    code_attempt_reserve,
 )
 from signup.messages import CODE_EMAILS
 from signup.models import User, VerificationCode
@@ -152,15 +152,16 @@ def address_code_check(
     presented signup token belongs to; 0 when it names no signup); a
     mismatch is a wrong answer like any other.
 
-    Equal work for every address (docs/api.md): lock the address's attempt
-    count (created for unknown addresses too), one query for the live code
+    Equal work for every address (docs/api.md): reserve one attempt on the
+    address's wrong-code count (one statement, created for unknown
+    addresses too; its row stays locked), one query for the live code
     (plain values, see live_code_for_address), one HMAC (against a stand-in
-    hash when there is no code), and one UPDATE of the count on any wrong
-    answer. The 5th wrong answer kills the live code. The caller uses the
-    code (the row stays locked) in the same transaction.
+    hash when there is no code). A wrong answer keeps its reservation, and
+    the 5th kills the live code; a right one gives it back (one UPDATE).
+    The caller uses the code (its row locked) in the same transaction.
     """
-    budget = address_attempts_begin(email=email, purpose=purpose)
-    if budget.exhausted:
+    hold = code_attempt_reserve(email=email, purpose=purpose)
+    if not hold.allowed:
         return CodeCheck.LOCKED
     now = timezone.now()
     row = live_code_for_address(email=email, purpose=purpose)
@@ -172,16 +173,14 @@ def address_code_check(
     )
     owned = owner_id is None or (row is not None and row.user_id == owner_id)
     if row is None or row.expires_at <= now or not matched or not owned:
-        address_attempt_failed(budget)
-        if budget.failures + 1 >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
+        if hold.count >= settings.SIGNUP_CODE_MAX_ATTEMPTS:
             # The live code dies with the last allowed failure: a later
             # request resets the count but must not bring it back. One
             # statement by address, for every address (0 rows where none).
             codes_kill_for_address(email=email, purpose=purpose, now=now)
-        logger.info(
-            "code-check purpose=%s outcome=invalid attempts=%s", purpose, budget.failures + 1
-        )
+        logger.info("code-check purpose=%s outcome=invalid attempts=%s", purpose, hold.count)
         return CodeCheck.INVALID
+    code_attempt_release(email=email, purpose=purpose)
     VerificationCode.objects.filter(pk=row.pk).update(used_at=now)  # locked: single use
     return row
 

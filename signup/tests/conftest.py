@@ -7,7 +7,15 @@ import pytest
 from messaging.models import Notification, Outbox
 from signup.codes import verification_code_issue
 from signup.hashers import Argon2idHasher
-from signup.models import AddressLimit, PendingSignup, Profile, User, VerificationCode, Wallet
+from signup.models import (
+    AddressCounter,
+    AddressLimit,
+    PendingSignup,
+    Profile,
+    User,
+    VerificationCode,
+    Wallet,
+)
 from signup.tokens import token_digest
 
 SIGNUP = "/api/v1/signup"
@@ -94,7 +102,16 @@ def row_counts() -> dict[str, int]:
     """Every table a signup request may write to."""
     return {
         model.__name__: model.objects.count()
-        for model in (User, Profile, Wallet, VerificationCode, AddressLimit, Outbox, Notification)
+        for model in (
+            User,
+            Profile,
+            Wallet,
+            VerificationCode,
+            AddressLimit,
+            AddressCounter,
+            Outbox,
+            Notification,
+        )
     }
 
 

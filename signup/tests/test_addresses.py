@@ -11,7 +11,7 @@ from django.db import connection
 
 from signup import limits
 from signup.addresses import address_key
-from signup.models import AddressLimit, User
+from signup.models import AddressCounter, AddressLimit, User
 from signup.selectors import user_by_email
 from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, VERIFY, make_user, verify_body
 
@@ -110,4 +110,5 @@ def test_wrong_codes_in_every_spelling_count_on_one_address(api):
     ]
 
     assert answers == [400] * 5 + [429]
-    assert AddressLimit.objects.get().failures == 5
+    # One count for every spelling: 5 wrong codes, and the refused 6th (counted too).
+    assert AddressCounter.objects.get().failures == 6

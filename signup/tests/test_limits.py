@@ -5,19 +5,15 @@ import pytest
 from django.db import transaction
 
 from signup import limits
-from signup.models import AddressLimit
+from signup.models import AddressCounter
 
 pytestmark = pytest.mark.django_db
 
 
 def fail(email: str, purpose: str) -> bool:
-    """One wrong code; returns whether the budget was already exhausted."""
+    """One wrong code (its reservation kept); returns whether it was refused."""
     with transaction.atomic():
-        budget = limits.address_attempts_begin(email=email, purpose=purpose)
-        if budget.exhausted:
-            return True
-        limits.address_attempt_failed(budget)
-        return False
+        return not limits.code_attempt_reserve(email=email, purpose=purpose).allowed
 
 
 def test_purposes_have_their_own_attempt_counts():
@@ -25,7 +21,7 @@ def test_purposes_have_their_own_attempt_counts():
 
     assert answers == [False] * 5 + [True]
     assert fail("ada@example.com", limits.VERIFY_EMAIL) is False
-    assert AddressLimit.objects.filter(email="ada@example.com").count() == 2
+    assert AddressCounter.objects.filter(key="ada@example.com").count() == 2
 
 
 def test_an_answered_ask_resets_the_count_of_its_purpose_only(clock):

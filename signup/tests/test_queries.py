@@ -52,21 +52,27 @@ SIGNUP_TAKEN_QUERIES = 11
 # Taken, within the cooldown: as above, minus INSERT outbox and the enqueue's
 # UPDATE (the limit row's UPDATE runs either way: one shape).
 SIGNUP_TAKEN_LIMITED_QUERIES = 9
-# Right code: BEGIN, SELECT pending signup by token hash, upsert limit row (the
-# attempt count), SELECT code FOR UPDATE joined with its user by Lower(email),
-# UPDATE code, UPDATE user (verified, that signup's password), UPDATE profile
-# (its name), DELETE the account's pending signups, COMMIT.
-VERIFY_OK_QUERIES = 9
+# Wrong codes are counted as failed logins are (issue 19: one mechanism): one
+# upsert reserves the attempt on the address's count before the check; a
+# right code gives it back.
+#
+# Right code: BEGIN, SELECT pending signup by token hash, reserve (upsert the
+# count), SELECT code FOR UPDATE joined with its user by Lower(email), UPDATE
+# the count (given back), UPDATE code, UPDATE user (verified, that signup's
+# password), UPDATE profile (its name), DELETE the account's pending signups,
+# COMMIT.
+VERIFY_OK_QUERIES = 10
 # Wrong code, for any address: BEGIN, SELECT pending signup by token hash,
-# upsert limit row, SELECT code, UPDATE limit row (failures), COMMIT.
-VERIFY_WRONG_QUERIES = 6
+# reserve (upsert the count), SELECT code, COMMIT.
+VERIFY_WRONG_QUERIES = 5
 # Any address (unverified, verified, unknown, first request or not), out of
-# the cooldown: BEGIN, upsert limit row, UPDATE it, COMMIT; and one enqueue of
+# the cooldown: BEGIN, upsert limit row, UPDATE it, UPDATE the wrong-code count
+# (restarts; 0 rows where none), COMMIT; and one enqueue of
 # signup.tasks.resend_code, whose worker looks the account up and writes the
 # outbox row (issue 8: equal work; it was 7 for an unverified account, 7 for
 # a first request and 5 for the others).
-RESEND_QUERIES = 4
-RESEND_FIRST_QUERIES = 4
+RESEND_QUERIES = 5
+RESEND_FIRST_QUERIES = 5
 # Within the cooldown: BEGIN, upsert limit row, COMMIT.
 RESEND_LIMITED_QUERIES = 3
 
