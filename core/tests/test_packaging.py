@@ -42,7 +42,7 @@ def test_wheel_holds_only_the_service(tmp_path):
         if "warning" in line.lower() and "setuptools" in line.lower()
     ]
     assert warnings == []
-    assert any(n.startswith("messaging/templates/") for n in names)
+    assert any(n.startswith("signup/templates/signup/email/verification/") for n in names)
     assert "messaging/migrations/0003_outbox_request_id.py" in names
     requires = next(n for n in names if n.endswith("METADATA"))
     metadata = zipfile.ZipFile(wheel).read(requires).decode()
