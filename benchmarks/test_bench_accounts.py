@@ -1,5 +1,7 @@
-"""The accounts gates: log in (Argon2id-bound, p95 < 100 ms), and GET /me and
-GET /me/notifications (p95 < 20 ms) for a user with 10,000 notifications.
+"""The accounts gates: log in and change a password (Argon2id-bound, p95 <
+100 ms), and GET /me, GET /me/notifications and GET /me/sessions (p95 < 20
+ms, and the data export's first page) for a user with 10,000 notifications
+and 100 tokens.
 
 Same stack as test_bench_requests: the test client through middleware,
 ninja, the service and PostgreSQL; transaction=True so on-commit work runs.
@@ -62,6 +64,25 @@ def test_login(benchmark, api, rows, password_hash):
     gate(benchmark, rows, queries=counter.label, p95_budget_ms=P95_BUDGET_MS)
 
 
+@pytest.mark.benchmark(group="accounts (gated)")
+def test_password_change(benchmark, api, rows, password_hash):
+    """Two Argon2id (the check of the current one, the new hash) and the
+    transaction; a fresh verified account and token each round."""
+
+    def setup():
+        user = verified_account(password_hash=password_hash)
+        body = {"current_password": PASSWORD, "new_password": "a new long passphrase"}
+        return (), {"data": body, "auth": {"HTTP_AUTHORIZATION": f"Bearer {touched_token(user)}"}}
+
+    statuses, counter = run(
+        benchmark,
+        lambda data, auth: api.post_json("/api/v1/me/password", data, **auth),
+        setup,
+    )
+    assert set(statuses) == {204}
+    gate(benchmark, rows, queries=counter.label, p95_budget_ms=P95_BUDGET_MS)
+
+
 @pytest.fixture
 def member(password_hash):
     """The measured user: 10,000 notifications, 100 other tokens, 100 admins."""
@@ -76,7 +97,9 @@ def member(password_hash):
 
 @pytest.mark.benchmark(group="accounts (gated)")
 @pytest.mark.parametrize(
-    "path", ["/api/v1/me", "/api/v1/me/notifications"], ids=["me", "notifications"]
+    "path",
+    ["/api/v1/me", "/api/v1/me/notifications", "/api/v1/me/sessions"],
+    ids=["me", "notifications", "sessions"],
 )
 def test_authenticated_read(benchmark, api, rows, member, path):
     statuses, counter = run(benchmark, lambda: api.get(path, **member))
@@ -117,3 +140,50 @@ def test_notifications_deep_page(benchmark, api, rows, member):
 
     assert set(statuses) == {200}
     gate(benchmark, rows, queries=counter.label, p95_budget_ms=READ_P95_BUDGET_MS)
+
+
+EXPORT = "/api/v1/me/export"
+EXPORT_ROUNDS = 30  # the whole document: 21 statements, 10,000 notifications each round
+
+
+@pytest.fixture
+def exports_unlimited(settings):
+    """Every round exports the same user: lift the per-user hourly limit."""
+    settings.EXPORTS_PER_HOUR = 10**9
+
+
+@pytest.mark.benchmark(group="accounts (gated)")
+def test_export_first_page(benchmark, api, rows, member, exports_unlimited):
+    """GET /me/export up to and including its first piece (the limit, the
+    wallet, the sessions and the first 500 notifications): what a client
+    waits for before the download starts. The server then closes the answer,
+    as when a client goes away; the rest streams in pieces like this one."""
+
+    def first_piece():
+        response = api.get(EXPORT, **member)
+        assert next(iter(response.streaming_content)).startswith(b'{"profile": ')
+        response.close()
+        return response
+
+    statuses, counter = run(benchmark, first_piece)
+
+    assert set(statuses) == {200}
+    gate(benchmark, rows, queries=counter.label, p95_budget_ms=READ_P95_BUDGET_MS)
+
+
+@pytest.mark.benchmark(group="accounts (reported)")
+def test_export_whole_document(benchmark, api, rows, member, exports_unlimited):
+    """The whole export of the member: 10,000 notifications in 20 pages."""
+    statuses: list[int] = []
+    counter = QueryCounter()
+
+    def whole():
+        response = api.get(EXPORT, **member)
+        assert len(b"".join(response.streaming_content)) > 1_000_000
+        statuses.append(response.status_code)
+
+    with connection.execute_wrapper(counter):
+        benchmark.pedantic(counter.wrap(whole), rounds=EXPORT_ROUNDS, warmup_rounds=3, iterations=1)
+
+    assert set(statuses) == {200}
+    gate(benchmark, rows, queries=counter.label)

@@ -20,6 +20,7 @@ from signup import messages
 from signup.codes import verification_code_issue
 from signup.flows import status
 from signup.models import VerificationCode
+from signup.tokens import token_issue
 
 AUTH = "SELECT signup_accesstoken JOIN user, profile by key_hash (live, active)"
 EXPECTED = {
@@ -70,6 +71,8 @@ EXPECTED = {
         "SELECT signup_user by id (the code matched: may the account still use it?)",
         "UPDATE signup_user SET password",
         "DELETE signup_pendingsignup (no earlier signup can verify it later)",
+        "DELETE signup_emailchange (a pending email change dies)",
+        "UPDATE signup_verificationcode SET used_at (its codes too)",
         "UPDATE signup_accesstoken SET revoked_at (every older token: one statement)",
         "DELETE signup_addresscounter (failed password logins)",
         "INSERT signup_accesstoken",
@@ -82,6 +85,69 @@ EXPECTED = {
     "POST /api/v1/me/notifications/{id}/read": [AUTH, "UPDATE messaging_notification"],
     "POST /api/v1/me/notifications/read-all": [AUTH, "UPDATE messaging_notification"],
     "POST /api/v1/auth/logout": [AUTH, "UPDATE signup_accesstoken SET revoked_at"],
+    "POST /api/v1/auth/logout {others}": [
+        AUTH,
+        "UPDATE signup_accesstoken SET revoked_at (every other live token: one statement)",
+    ],
+    "POST /api/v1/me/password": [
+        AUTH,
+        # counted as a login attempt before the check (the current password)
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
+        "BEGIN",
+        "UPDATE signup_user SET password",
+        "DELETE signup_emailchange (a pending email change dies)",
+        "UPDATE signup_verificationcode SET used_at (its codes too)",
+        "UPDATE signup_accesstoken SET revoked_at (every other token: one statement)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
+        "INSERT messaging_outbox (the password-changed notice)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+    "GET /api/v1/me/sessions": [AUTH, "SELECT signup_accesstoken (the user's live ones)"],
+    "GET /api/v1/me/export": [
+        AUTH,
+        # counted in Redis (EXPORTS_PER_HOUR) before these: no statement
+        "SELECT signup_wallet",
+        "SELECT signup_accesstoken (the user's live ones)",
+        # one keyset page per 500 notifications (1 up to 500, 20 for 10,000:
+        # signup/tests/test_api_export.py), read as the body streams
+        "SELECT messaging_notification (keyset page)",
+    ],
+    "POST /api/v1/me/email": [
+        AUTH,
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: re-authentication)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
+        "BEGIN",
+        "INSERT signup_addresslimit ON CONFLICT ... RETURNING (the purpose's code limits)",
+        "UPDATE signup_addresslimit SET asks, recent",
+        "UPDATE signup_addresscounter SET failures = 0 (the wrong-code count restarts)",
+        "SELECT signup_user by Lower(email) (free or taken: the same query)",
+        "UPDATE signup_verificationcode SET used_at (an earlier request's code dies)",
+        "INSERT signup_emailchange ON CONFLICT DO UPDATE (the pending change)",
+        "INSERT messaging_outbox (the notice to the current address)",
+        "INSERT messaging_outbox (the code, or the notice, to the new address)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+    "DELETE /api/v1/me/sessions/{id}": [AUTH, "UPDATE signup_accesstoken SET revoked_at"],
+    "DELETE /api/v1/me": [
+        AUTH,
+        # re-authentication: counted as a login attempt before the password check
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
+        "BEGIN",
+        "DELETE signup_verificationcode (every code of the user)",
+        "DELETE signup_emailchange",
+        "SELECT signup_wallet JOIN signup_user FOR UPDATE (the balance, both rows locked)",
+        "UPDATE signup_user SET is_active, email (tombstone), password (unusable)",
+        "UPDATE signup_profile SET full_name = ''",
+        "UPDATE signup_accesstoken SET revoked_at (every live token: one statement)",
+        "DELETE signup_pendingsignup",
+        "INSERT messaging_outbox (goodbye email and admin notice: one statement)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
 }
 SERVICES = {
     "user_deactivate": [
@@ -146,6 +212,28 @@ def prepared(label: str, api, user, auth):
     if label == "POST /api/v1/me/notifications/{id}/read":
         mine = Notification.objects.create(user=user, kind="welcome", title="t", dedupe_key="x")
         return lambda: api.post(f"/api/v1/me/notifications/{mine.pk}/read", **auth), 204
+    if label == "POST /api/v1/auth/logout {others}":
+        return lambda: api.post_json("/api/v1/auth/logout", {"scope": "others"}, **auth), 204
+    if label == "POST /api/v1/me/email":
+        body = {"new_email": "moved@new.example", "password": PASSWORD}
+        return lambda: api.post_json("/api/v1/me/email", body, **auth), 202
+    if label == "POST /api/v1/me/password":
+        body = {"current_password": PASSWORD, "new_password": "a new long passphrase"}
+        return lambda: api.post_json("/api/v1/me/password", body, **auth), 204
+    if label == "DELETE /api/v1/me/sessions/{id}":
+        other = token_issue(user=user)[1]
+        return lambda: api.delete(f"/api/v1/me/sessions/{other.pk}", **auth), 204
+    if label == "GET /api/v1/me/export":
+        # Streamed: its pages are read as the body is, so read all of it here.
+        def export():
+            response = api.get("/api/v1/me/export", **auth)
+            response.body = b"".join(response.streaming_content)
+            return response
+
+        return export, 200
+    if label == "DELETE /api/v1/me":
+        body = f'{{"password": "{PASSWORD}"}}'
+        return lambda: api.delete("/api/v1/me", body, "application/json", **auth), 204
     method, path = label.split()
     status = 204 if method == "POST" else 200
     return lambda: getattr(api, method.lower())(path, **auth), status

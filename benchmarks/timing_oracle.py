@@ -17,8 +17,9 @@ Classes: signup of a new / unverified / verified address; resend, verify
 (wrong code), login code and password reset for an unverified (holding a
 live code) / verified / unknown address; password login (wrong password),
 code login and reset confirm (wrong code; both accounts hold a live code of
-that purpose) for an unverified / verified / unknown address. It writes
-rows: point DATABASE_URL at a scratch database.
+that purpose) for an unverified / verified / unknown address; an email
+change (right password) to a free / taken / the user's own address. It
+writes rows: point DATABASE_URL at a scratch database.
 """
 
 import argparse
@@ -43,6 +44,9 @@ ENDPOINTS = {
     "login": ("/api/v1/auth/login", ("unverified", "verified", "unknown")),
     "code-verify": ("/api/v1/auth/code/verify", ("unverified", "verified", "unknown")),
     "reset-confirm": ("/api/v1/auth/password/reset/confirm", ("unverified", "verified", "unknown")),
+    # A signed-in user asks to move to a new address that is free, another
+    # account's, or the user's own (issue 20): the answer must not tell.
+    "email-change": ("/api/v1/me/email", ("free", "taken", "own")),
 }
 # The code each account holds, by endpoint (the signup's verification code otherwise).
 CODE_PURPOSE = {"code-verify": "login", "reset-confirm": "reset"}
@@ -98,6 +102,8 @@ class Accounts:
         self.serial = itertools.count()
         self.password_hash = make_password(PASSWORD)
         self.tokens: dict[str, str] = {}  # address -> the verification_token of its signup
+        self.headers: dict[str, dict] = {}  # address -> its bearer token header (email change)
+        self.new_email: dict[str, str] = {}  # address -> the address it asks to move to
 
     def address(self, endpoint: str, kind: str) -> str:
         """An address of the given kind that no other request has touched.
@@ -123,6 +129,8 @@ class Accounts:
             )
             if endpoint in CODE_PURPOSE:
                 verification_code_issue(user=user, purpose=purpose)
+        if endpoint == "email-change":
+            self.signed_in(email, kind)
         if kind != "unknown" and endpoint == "verify":
             pending_signup_add(
                 user_id=user.pk,
@@ -132,7 +140,26 @@ class Accounts:
             )
         return email
 
+    def signed_in(self, email: str, kind: str) -> None:
+        """A verified user at email, signed in, asking to move to a free, a
+        taken (another account's) or its own address."""
+        from django.utils import timezone
+
+        from signup.models import User
+        from signup.tokens import token_issue
+
+        user = User.objects.create(
+            email=email, password=self.password_hash, email_verified_at=timezone.now()
+        )
+        self.headers[email] = {"HTTP_AUTHORIZATION": f"Bearer {token_issue(user=user)[0]}"}
+        new = f"n-{self.run}-{next(self.serial)}@example.com"
+        if kind == "taken":
+            User.objects.create(email=new, password=self.password_hash)
+        self.new_email[email] = email if kind == "own" else new
+
     def body(self, endpoint: str, email: str) -> str:
+        if endpoint == "email-change":
+            return json.dumps({"new_email": self.new_email[email], "password": PASSWORD})
         return body(endpoint, email, self.tokens[email])
 
 
@@ -178,12 +205,17 @@ def sample(
     for _ in range(warmup):
         for endpoint, (path, kinds) in endpoints.items():
             for kind in kinds:
-                payload = accounts.body(endpoint, accounts.address(endpoint, kind))
-                client.post(path, payload, content_type="application/json")
+                email = accounts.address(endpoint, kind)
+                payload = accounts.body(endpoint, email)
+                headers = accounts.headers.get(email, {})
+                client.post(path, payload, content_type="application/json", **headers)
     for endpoint, kind, email in prepared:
         payload = accounts.body(endpoint, email)
+        headers = accounts.headers.get(email, {})
         start = time.perf_counter()
-        response = client.post(ENDPOINTS[endpoint][0], payload, content_type="application/json")
+        response = client.post(
+            ENDPOINTS[endpoint][0], payload, content_type="application/json", **headers
+        )
         elapsed = (time.perf_counter() - start) * 1000
         samples[(endpoint, kind)].append(elapsed)
         statuses[(endpoint, kind)].add(response.status_code)

@@ -272,8 +272,8 @@ CORS_URLS_REGEX = r"^/api/.*$"
 # WWW-Authenticate: the contract sends it on every 401 (docs/api.md).
 CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "WWW-Authenticate"]
 # Only the methods some route takes (core/tests/test_cors.py checks against
-# the OpenAPI document): add DELETE with the first route that takes it.
-CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "OPTIONS")
+# the OpenAPI document).
+CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "DELETE", "OPTIONS")
 CORS_ALLOW_HEADERS = (
     *("accept", "authorization", "content-type", "user-agent", "x-requested-with"),
     *("idempotency-key", "x-request-id"),
@@ -418,6 +418,8 @@ SIGNUP_CODES_PER_HOUR = 5
 SIGNUP_UNVERIFIED_TTL_SECONDS = int(
     float(os.environ.get("UNVERIFIED_ACCOUNT_TTL_DAYS", "7")) * 24 * 3600
 )
+# A pending email change lives as long as a code (signup.flows.email_change).
+EMAIL_CHANGE_TTL_SECONDS = SIGNUP_CODE_TTL_SECONDS
 
 # --- Accounts after signup: access tokens, failed-login limits ---------------
 ACCESS_TOKEN_TTL_SECONDS = int(os.environ.get("ACCESS_TOKEN_TTL_SECONDS", str(24 * 3600)))
@@ -428,6 +430,8 @@ ACCESS_TOKEN_TOUCH_SECONDS = 60  # last_used_at is written at most this often
 LOGIN_FAILURES_PER_ADDRESS = 5
 LOGIN_FAILURES_PER_IP = 50
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+# GET /me/export per user in a fixed hour (Redis cache, failing open).
+EXPORTS_PER_HOUR = int(os.environ.get("EXPORTS_PER_HOUR", "5"))
 
 # --- Admin login throttle (django-axes) --------------------------------------
 # Failed admin logins are limited per IP and per account (each on its own:

@@ -438,6 +438,9 @@ LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/me"
 WALLET = "/api/v1/me/wallet"
 NOTIFICATIONS = "/api/v1/me/notifications"
+SESSIONS = "/api/v1/me/sessions"
+PASSWORD = "/api/v1/me/password"
+PASSWORD_CHANGE_SHARE = 0.1  # of returning journeys
 CODE_LOGIN_SHARE = 0.25  # of logins, when the address may ask for a code
 
 
@@ -456,7 +459,8 @@ class Returning(PacedUser):
 
     log in (by password; a quarter by a code read from the sink's store when
     the address is past its cooldown) -> me -> wallet -> notifications ->
-    mark one read -> log out, then the next account. Needs --accounts (the
+    mark one read -> sessions -> (one in ten: change the password) -> log
+    out, then the next account. Needs --accounts (the
     runner seeds them); the code logins need --mail-store.
     """
 
@@ -507,6 +511,14 @@ class Returning(PacedUser):
         else:
             self.authed("POST", f"{NOTIFICATIONS}/read-all", auth, account)
         yield
+        self.authed("GET", SESSIONS, auth, account)
+        yield
+        if random.random() < PASSWORD_CHANGE_SHARE:  # two Argon2id: the check and the new hash
+            new = f"{account.password[:20]} changed {random.randrange(10**6)}"
+            body = {"current_password": account.password, "new_password": new}
+            self.authed("POST", PASSWORD, auth, account, body=body)
+            account.password = new
+            yield
         self.authed("POST", LOGOUT, auth, account)
         yield  # the next arrival starts the next journey
 
@@ -532,7 +544,9 @@ class Returning(PacedUser):
         yield
         return resp.json()["access_token"] if resp.status_code == 200 else None
 
-    def authed(self, method: str, path: str, auth: dict, account: Account, name: str = ""):
+    def authed(
+        self, method: str, path: str, auth: dict, account: Account, name: str = "", body=None
+    ):
         """One token-authenticated request: GET expects 200 (its JSON is returned),
         POST expects 204."""
         expected = 200 if method == "GET" else 204
@@ -540,6 +554,7 @@ class Returning(PacedUser):
             method,
             path,
             headers=auth,
+            json=body,
             name=name or path,
             catch_response=True,
             context={"kind": "returning", "email": account.email},

@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from core.errors import ApiError
+from signup.flows.closing import user_close
 from signup.flows.signup import user_create
 from signup.flows.status import user_deactivate, user_reactivate
-from signup.models import Profile, User, Wallet
+from signup.models import AccessToken, EmailChange, Profile, User, Wallet
 
 
 class ProfileInline(admin.StackedInline):
@@ -26,6 +28,41 @@ class WalletInline(admin.StackedInline):
     model = Wallet
     can_delete = False
     readonly_fields = ("balance", "currency")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Shown to staff, never edited here: the user's own flows change these."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SessionInline(ReadOnlyInline):
+    """The user's tokens as GET /me/sessions lists them (never a token or its hash)."""
+
+    model = AccessToken
+    verbose_name, verbose_name_plural = "session", "sessions"
+    fields = readonly_fields = (
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "client",
+        "ip",
+    )
+    ordering = ("-created_at",)
+
+
+class EmailChangeInline(ReadOnlyInline):
+    model = EmailChange
+    verbose_name, verbose_name_plural = "pending email change", "pending email change"
+    fields = readonly_fields = ("new_email", "created_at", "expires_at")
 
 
 class NormalizedEmailMixin:
@@ -64,7 +101,7 @@ class VerifiedFilter(admin.SimpleListFilter):
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
-    inlines = [ProfileInline, WalletInline]
+    inlines = [ProfileInline, WalletInline, EmailChangeInline, SessionInline]
     list_display = ("email", "is_verified", "is_staff", "is_active", "date_joined")
     list_filter = (VerifiedFilter, "is_active", "is_staff", "is_superuser")
     search_fields = ("email",)
@@ -77,7 +114,7 @@ class UserAdmin(DjangoUserAdmin):
         "access_tokens",
         "messages",
     )
-    actions = ["deactivate", "reactivate"]
+    actions = ["deactivate", "reactivate", "close_account"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Status", {"fields": ("is_active", "email_verified_at", "date_joined", "last_login")}),
@@ -151,3 +188,30 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Reactivate (notify the user and admins)")
     def reactivate(self, request, queryset):
         self._change_status(request, queryset, user_reactivate, "reactivated")
+
+    @admin.action(description="Close account (as DELETE /api/v1/me; the wallet must be empty)")
+    def close_account(self, request, queryset):
+        """The owner's closing without re-authentication (staff act); an account
+        whose wallet is not empty is left as it is and named."""
+        closed, already, refused = 0, 0, []
+        for user in queryset:
+            email = user.email
+            try:
+                if user_close(user=user, by_staff=True):
+                    closed += 1
+                else:
+                    already += 1
+            except ApiError as exc:
+                if exc.code != "wallet_not_empty":
+                    raise
+                refused.append(email)
+        self.message_user(
+            request, f"{closed} account(s) closed; {already} already were.", messages.SUCCESS
+        )
+        if refused:
+            self.message_user(
+                request,
+                "Not closed, the wallet is not empty (withdraw or transfer the balance "
+                f"first): {', '.join(refused)}.",
+                messages.WARNING,
+            )

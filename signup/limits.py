@@ -1,4 +1,5 @@
-"""Every per-address and per-IP counter: code requests, wrong codes, failed logins.
+"""Every per-address, per-IP and per-user counter: code requests, wrong codes,
+failed logins, data exports.
 
 A new limit goes here. All of them are atomic across processes and count
 known and unknown addresses alike (a 429 tells nothing about who has an
@@ -334,3 +335,22 @@ def login_ip_release(hold: Hold) -> None:
         cache_breaker.call(lambda: cache.decr(key), errors=_CACHE_ERRORS)
     except (BreakerOpenError, *_CACHE_ERRORS, ValueError):  # ValueError: expired since
         logger.warning("login-limit=ip state=unreleased")
+
+
+# --- data exports per user (cache, fails open) --------------------------------------
+
+
+def export_reserve(*, user_id: int) -> Hold:
+    """Count one data export for this user before it is built (EXPORTS_PER_HOUR
+    in a fixed hour): one atomic INCR, as login_ip_reserve. Without the
+    cache: allowed (an export only reads what the user may read anyway)."""
+    bucket, left = fixed_window(HOUR)
+    key = f"exports:{user_id}:{bucket}"
+    try:
+        count = cache_breaker.call(lambda: window_count(key, left + 1), errors=_CACHE_ERRORS)
+    except (BreakerOpenError, *_CACHE_ERRORS, ValueError):
+        logger.warning("export-limit=user state=fail-open reason=cache-unavailable")
+        return Hold(allowed=True)
+    if count > settings.EXPORTS_PER_HOUR:
+        return Hold(allowed=False, count=count, retry_after=left, key=key)
+    return Hold(allowed=True, count=count, key=key)

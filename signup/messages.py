@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from django.conf import settings
+from django.utils import timezone
 
 from messaging.kinds import email_kind, notification_kind
 from messaging.models import Notification
 from messaging.senders import render_email
 from signup.codes import verification_code_issue
-from signup.models import User, VerificationCode
+from signup.models import EmailChange, User, VerificationCode
 from signup.selectors import admin_ids
 
 Purpose = VerificationCode.Purpose
@@ -34,6 +35,17 @@ DEACTIVATED_EMAIL = "accounts.deactivated.email"
 DEACTIVATED_NOTICE = "accounts.deactivated.notify"
 REACTIVATED_EMAIL = "accounts.reactivated.email"
 REACTIVATED_NOTICE = "accounts.reactivated.notify"
+PASSWORD_CHANGED_EMAIL = "accounts.password_changed"  # noqa: S105 (a kind name, not a secret)
+# Email change: each row's context names the address it goes to ("email"),
+# and the other address and the time where the wording needs them.
+EMAIL_CHANGE_CODE = "accounts.email_change.code"
+EMAIL_CHANGE_TAKEN = "accounts.email_change.taken"
+EMAIL_CHANGE_ASKED = "accounts.email_change.asked"
+EMAIL_CHANGED = "accounts.email_change.done"
+# Account closed: context "email" is the old address (the row's user carries
+# the tombstone by then) and "at" the time.
+CLOSED_EMAIL = "accounts.closed.email"
+CLOSED_NOTICE = "accounts.closed.notify"
 
 WELCOME_BODY = (
     "Your Payshift account has been created. If you have not verified your email "
@@ -58,8 +70,10 @@ CODE_EMAILS: dict[str, CodeEmail] = {
 }
 
 
-def _email(template: str, user: User, **context):
-    return render_email(f"signup/email/{template}", to=user.email, context=context)
+def _email(template: str, to: User | str, **context):
+    """The email of template to a user (their address) or to an address."""
+    address = to if isinstance(to, str) else to.email
+    return render_email(f"signup/email/{template}", to=address, context=context)
 
 
 def _code_email(purpose: str):
@@ -84,6 +98,41 @@ password_reset_email = _code_email(Purpose.RESET)
 @email_kind(SIGNUP_NOTICE_EMAIL)
 def signup_attempt_notice(user: User, context: dict):
     return _email("signup_attempt_notice", user, email=user.email)
+
+
+@email_kind(EMAIL_CHANGE_CODE)
+def email_change_code(user: User, context: dict):
+    """A code to the new address, while the user's pending change to it lives."""
+    pending = EmailChange.objects.filter(user=user, new_email=context["email"]).first()
+    if not user.is_active or pending is None or pending.expires_at <= timezone.now():
+        return None  # replaced, confirmed, or ended meanwhile: a code would be noise
+    code = verification_code_issue(user=user, purpose=Purpose.EMAIL_CHANGE)
+    minutes = settings.SIGNUP_CODE_TTL_SECONDS // 60
+    return _email("email_change_code", context["email"], code=code, minutes=minutes)
+
+
+@email_kind(EMAIL_CHANGE_TAKEN)
+def email_change_taken(user: User, context: dict):
+    """To a new address that already has an account (not the user's own): nothing moved."""
+    if context["email"].lower() == user.email.lower():
+        return None
+    return _email("email_change_taken", context["email"], email=context["email"])
+
+
+@email_kind(EMAIL_CHANGE_ASKED)
+def email_change_asked(user: User, context: dict):
+    return _email("email_change_asked", context["email"], **context)
+
+
+@email_kind(EMAIL_CHANGED)
+def email_changed(user: User, context: dict):
+    return _email("email_changed", context["email"], **context)
+
+
+@email_kind(PASSWORD_CHANGED_EMAIL)
+def password_changed_email(user: User, context: dict):
+    """When (context["at"], written by the flow) and how to recover if it was not them."""
+    return _email("password_changed", user, email=user.email, at=context.get("at", "recently"))
 
 
 @email_kind(DEACTIVATED_EMAIL)
@@ -149,3 +198,19 @@ def deactivated_notices(user: User, context: dict) -> list[Notification]:
 @notification_kind(REACTIVATED_NOTICE)
 def reactivated_notices(user: User, context: dict) -> list[Notification]:
     return _status_notices(user, state="reactivated")
+
+
+@email_kind(CLOSED_EMAIL)
+def closed_email(user: User, context: dict):
+    """Goodbye, to the old address (context["email"]): the account's own is a tombstone."""
+    if not context.get("email"):
+        return None
+    return _email("account_closed", context["email"], email=context["email"], at=context["at"])
+
+
+@notification_kind(CLOSED_NOTICE)
+def closed_notices(user: User, context: dict) -> list[Notification]:
+    """Every active admin is told; by id, not by the erased address."""
+    by = "by staff" if context.get("by") == "staff" else "by its owner"
+    body = f"Account #{user.pk} was closed {by} on {context.get('at', 'recently')} (UTC)."
+    return _admin_notices(user, kind="account_closed", title="Account closed", body=body)

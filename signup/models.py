@@ -112,6 +112,7 @@ class VerificationCode(models.Model):
         VERIFY_EMAIL = "verify_email"
         LOGIN = "login"
         RESET = "reset"
+        EMAIL_CHANGE = "email_change"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="codes")
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
@@ -204,6 +205,24 @@ class PendingSignup(models.Model):
         return f"pending signup #{self.pk} of user {self.user_id}"
 
 
+class EmailChange(models.Model):
+    """A signed-in user's pending move to a new address, until its code comes back.
+
+    One per user (a new request replaces it). It dies when it expires, on a
+    password change or reset, or when the new address gets an account
+    meanwhile (the confirm finds the address taken): an attacker who once
+    held the session cannot park an address for later.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="email_change")
+    new_email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"email change of user {self.user_id}"
+
+
 class AccessToken(models.Model):
     """An opaque bearer token; only its SHA-256 is stored.
 
@@ -217,6 +236,11 @@ class AccessToken(models.Model):
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # What the user sees in their sessions list (GET /me/sessions): a coarse
+    # description of the client that logged in, and its address as seen
+    # through the trusted proxies.
+    client = models.CharField(max_length=100, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"token #{self.pk} of user {self.user_id}"

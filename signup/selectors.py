@@ -4,14 +4,24 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from signup.addresses import address_key
-from signup.models import User, VerificationCode, Wallet
+from signup.models import AccessToken, User, VerificationCode, Wallet
 
 
 def user_by_email(*, email: str) -> User | None:
     """The account for email, case-insensitively (uses the Lower(email) index)."""
     return User.objects.filter(**User.objects.email_lookup(email)).first()
+
+
+def user_sessions(*, user_id: int) -> list[AccessToken]:
+    """The user's live tokens (sessions), newest first: one indexed query."""
+    return list(
+        AccessToken.objects.filter(
+            user_id=user_id, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        ).order_by("-created_at", "-pk")
+    )
 
 
 def admin_ids(*, exclude: int | None = None) -> list[int]:

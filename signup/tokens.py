@@ -6,11 +6,12 @@ revocation are columns of that row, checked in the same query.
 """
 
 import hashlib
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from signup.models import AccessToken, User
@@ -22,8 +23,42 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def token_issue(*, user: User) -> tuple[str, AccessToken]:
+@dataclass(frozen=True)
+class Client:
+    """Who asks for a token, as the sessions list shows it."""
+
+    description: str = ""  # coarse, from the User-Agent (client_describe)
+    ip: str | None = None  # as seen through the trusted proxies
+
+
+def client_describe(user_agent: str) -> str:
+    """A coarse description of a User-Agent ("Firefox on Linux", "curl"):
+    enough for a person to recognise a session, no version or build."""
+    found = re.search(_BROWSERS, user_agent)
+    name = found.group(0) if found else ""
+    name = {"Edg": "Edge", "OPR": "Opera", "CriOS": "Chrome", "FxiOS": "Firefox"}.get(name, name)
+    system = next((label for key, label in _SYSTEMS if key in user_agent), "")
+    if name and system:
+        return f"{name} on {system}"
+    return name or system or (user_agent.split("/", 1)[0].strip()[:40] or "Unknown client")
+
+
+_BROWSERS = re.compile(
+    r"Edg|OPR|CriOS|FxiOS|Firefox|Chrome|Safari|curl|Wget|python-requests|okhttp|PostmanRuntime"
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def token_issue(*, user: User, client: Client | None = None) -> tuple[str, AccessToken]:
     """A new token for user: (the plaintext, shown once; the stored row)."""
+    client = client or Client()
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     now = timezone.now()
     token = AccessToken.objects.create(
@@ -31,6 +66,8 @@ def token_issue(*, user: User) -> tuple[str, AccessToken]:
         key_hash=token_digest(raw),
         created_at=now,
         expires_at=now + timedelta(seconds=settings.ACCESS_TOKEN_TTL_SECONDS),
+        client=client.description[:100],
+        ip=client.ip,
     )
     return raw, token
 
@@ -69,9 +106,19 @@ def token_revoke(*, token: AccessToken) -> None:
     )
 
 
-@transaction.atomic(savepoint=False)
-def user_tokens_revoke(*, user: User) -> int:
-    """Every live token of user stops working at once (one UPDATE)."""
-    return AccessToken.objects.filter(user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
+def user_tokens_revoke(*, user: User, keep: AccessToken | None = None) -> int:
+    """Every live token of user stops working at once (one UPDATE), but keep."""
+    tokens = AccessToken.objects.filter(user=user, revoked_at__isnull=True)
+    if keep is not None:
+        tokens = tokens.exclude(pk=keep.pk)
+    return tokens.update(revoked_at=timezone.now())
+
+
+def user_token_revoke(*, user: User, token_id: int) -> bool:
+    """End one live session of user's (one UPDATE); False if it is not one."""
+    now = timezone.now()
+    return bool(
+        AccessToken.objects.filter(
+            pk=token_id, user=user, revoked_at__isnull=True, expires_at__gt=now
+        ).update(revoked_at=now)
     )

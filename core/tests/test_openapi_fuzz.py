@@ -49,6 +49,13 @@ AUTHED = {
     "GET /api/v1/me/notifications",
     "POST /api/v1/me/notifications/read-all",
     "POST /api/v1/me/notifications/{notification_id}/read",
+    "POST /api/v1/me/password",
+    "POST /api/v1/me/email",
+    "POST /api/v1/me/email/confirm",
+    "GET /api/v1/me/sessions",
+    "DELETE /api/v1/me/sessions/{session_id}",
+    "DELETE /api/v1/me",
+    "GET /api/v1/me/export",
 }
 OPERATIONS = (
     {f"GET {path}" for path in HEALTH} | {f"POST {path}" for path in POSTS | AUTH_POSTS} | AUTHED
@@ -203,8 +210,22 @@ def test_openapi_documents_every_answer_of_the_accounts_endpoints(client):
     assert answers("POST /api/v1/auth/code/verify") == {"200", *errors}
     assert answers("POST /api/v1/auth/password/reset") == {"202", *errors}
     assert answers("POST /api/v1/auth/password/reset/confirm") == {"200", *errors}
-    assert answers("POST /api/v1/auth/logout") == {"204", "401", "503"}
+    body = {"400", "413", "415", "422"}
+    assert answers("POST /api/v1/auth/logout") == {"204", "401", "503", *body}
+    assert answers("POST /api/v1/me/password") == {"204", "401", "429", "503", *body}
+    assert answers("GET /api/v1/me/sessions") == {"200", "401", "503"}
+    assert answers("POST /api/v1/me/email") == {"202", "401", "429", "503", *body}
+    assert answers("POST /api/v1/me/email/confirm") == {"200", "401", "429", "503", *body}
+    assert answers("GET /api/v1/me/export") == {"200", "401", "429", "503"}
+    assert answers("DELETE /api/v1/me/sessions/{session_id}") == {
+        "204",
+        "401",
+        "404",
+        "422",
+        "503",
+    }
     assert answers("GET /api/v1/me") == {"200", "401", "503"}
+    assert answers("DELETE /api/v1/me") == {"204", "401", "409", "429", "503", *body}
     assert answers("PATCH /api/v1/me") == {"200", "400", "401", "413", "415", "422", "503"}
     assert answers("GET /api/v1/me/wallet") == {"200", "401", "503"}
     assert answers("GET /api/v1/me/notifications") == {"200", "401", "422", "503"}
@@ -241,7 +262,8 @@ def test_optional_request_fields_are_optional_for_code_generators(client):
         for method, operation in methods.items():
             content = operation.get("requestBody", {}).get("content", {})
             for media in content.values():
-                ref = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                refs = [media["schema"], *media["schema"].get("anyOf", [])]  # optional bodies
+                ref = next(r["$ref"] for r in refs if "$ref" in r).rsplit("/", 1)[-1]
                 schema = document["components"]["schemas"][ref]
                 with_default = [
                     name for name, prop in schema["properties"].items() if "default" in prop

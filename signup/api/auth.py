@@ -4,20 +4,22 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from core.throttles import ClientIPThrottle, client_ip
+from core.throttles import ClientIPThrottle
 from signup.api.bearer import bearer
+from signup.api.clients import request_client
 from signup.flows.login import login_code_request, login_code_verify, user_login
 from signup.flows.password import password_reset_confirm, password_reset_request
-from signup.schemas.auth import CodeSentOut, LoginIn, ResetConfirmIn, TokenOut
+from signup.flows.sessions import sessions_end
+from signup.schemas.auth import CodeSentOut, LoginIn, LogoutIn, ResetConfirmIn, TokenOut
 from signup.schemas.common import (
     AUTHED_DOCS,
     AUTHED_ERRORS,
+    BODY_ERRORS,
     ERROR_DOCS,
     ERROR_RESPONSES,
     CodeIn,
     EmailIn,
 )
-from signup.tokens import token_revoke
 
 router = Router(tags=["accounts"])
 
@@ -36,7 +38,8 @@ def _token_out(raw: str) -> TokenOut:
 def login(request: HttpRequest, payload: LoginIn):
     """400 for any wrong address or password (or a deactivated account), after
     the same work; 403 for the right password on an unverified address."""
-    raw, _ = user_login(email=payload.email, password=payload.password, ip=client_ip(request))
+    client = request_client(request)
+    raw, _ = user_login(email=payload.email, password=payload.password, client=client)
     return Status(200, _token_out(raw))
 
 
@@ -61,7 +64,8 @@ def code_request(request: HttpRequest, payload: EmailIn):
     openapi_extra=ERROR_DOCS,
 )
 def code_verify(request: HttpRequest, payload: CodeIn):
-    raw, _ = login_code_verify(email=payload.email, code=payload.code)
+    client = request_client(request)
+    raw, _ = login_code_verify(email=payload.email, code=payload.code, client=client)
     return Status(200, _token_out(raw))
 
 
@@ -88,18 +92,22 @@ def reset_request(request: HttpRequest, payload: EmailIn):
 def reset_confirm(request: HttpRequest, payload: ResetConfirmIn):
     """Every older token of the account stops working; a new one is returned."""
     raw, _ = password_reset_confirm(
-        email=payload.email, code=payload.code, password=payload.password
+        email=payload.email,
+        code=payload.code,
+        password=payload.password,
+        client=request_client(request),
     )
     return Status(200, _token_out(raw))
 
 
 @router.post(
     "/logout",
-    response={204: None, **AUTHED_ERRORS},
+    response={204: None, **BODY_ERRORS, **AUTHED_ERRORS},
     auth=bearer,
-    summary="Log out: this token stops working",
+    summary="Log out: this session, every other one, or all",
     openapi_extra=AUTHED_DOCS,
 )
-def logout(request: HttpRequest):
-    token_revoke(token=request.auth)
+def logout(request: HttpRequest, payload: LogoutIn | None = None):
+    """The body may be left out: this token stops working (scope current)."""
+    sessions_end(token=request.auth, scope=payload.scope if payload else "current")
     return Status(204, None)

@@ -23,13 +23,18 @@ BATCH = 500
 def unverified_accounts_expire(*, batch: int = BATCH) -> int:
     """Delete expired unverified accounts and signups; returns how many accounts.
 
-    Staff accounts and a wallet holding money are never deleted. Batches
+    Staff accounts, accounts staff deactivated or closed, and a wallet
+    holding money are never deleted. Batches
     are locked with SKIP LOCKED: several workers may run this at once, and
     a verify in flight keeps its row.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.SIGNUP_UNVERIFIED_TTL_SECONDS)
     expired = User.objects.filter(
-        email_verified_at__isnull=True, date_joined__lt=cutoff, is_staff=False, wallet__balance=0
+        email_verified_at__isnull=True,
+        date_joined__lt=cutoff,
+        is_active=True,  # deactivated or closed by staff: kept, as the business keeps them
+        is_staff=False,
+        wallet__balance=0,
     )
     deleted = 0
     while True:

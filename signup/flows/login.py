@@ -15,7 +15,7 @@ from core.errors import ApiError, rate_limited
 from signup import limits
 from signup.flows.codes import account_code_check, code_email_request, code_refused
 from signup.models import AccessToken, User, VerificationCode
-from signup.tokens import token_issue
+from signup.tokens import Client, token_issue
 
 logger = logging.getLogger(__name__)
 _PASSWORD_BACKEND = ModelBackend()
@@ -23,7 +23,7 @@ _PASSWORD_BACKEND = ModelBackend()
 INVALID_CREDENTIALS = "Invalid email or password."
 
 
-def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]:
+def user_login(*, email: str, password: str, client: Client) -> tuple[str, AccessToken]:
     """A new token for a right password on a verified, active account.
 
     One 400 for an unknown address, a wrong password and a deactivated
@@ -36,7 +36,7 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
     a wrong password keeps its reservations (they are the failure), a right
     one gives them back. Not in a transaction: each count commits at once.
     """
-    ip_hold = _login_reserve(email=email, ip=ip)
+    ip_hold = login_attempt_reserve(email=email, ip=client.ip or "")
     # ModelBackend: the Lower(email) lookup, Argon2id check, is_active; for an
     # unknown address it hashes the password anyway (equal work). Called
     # directly, not through authenticate(): the other backend (django-axes)
@@ -56,12 +56,12 @@ def user_login(*, email: str, password: str, ip: str) -> tuple[str, AccessToken]
         )
     limits.login_address_clear(email=email)  # the failures, and this reservation
     limits.login_ip_release(ip_hold)
-    raw, token = token_issue(user=user)
+    raw, token = token_issue(user=user, client=client)
     logger.info("login user=%s outcome=token method=password", user.pk)
     return raw, token
 
 
-def _login_reserve(*, email: str, ip: str) -> limits.Hold:
+def login_attempt_reserve(*, email: str, ip: str) -> limits.Hold:
     """Count this attempt per IP, then per address (429 past either limit);
     the IP's hold, to give back if the password is right."""
     ip_hold = limits.login_ip_reserve(ip=ip)
@@ -89,7 +89,7 @@ def login_code_request(*, email: str) -> None:
     code_email_request(email=email, purpose=VerificationCode.Purpose.LOGIN)
 
 
-def login_code_verify(*, email: str, code: str) -> tuple[str, AccessToken]:
+def login_code_verify(*, email: str, code: str, client: Client) -> tuple[str, AccessToken]:
     """A token for a right login code; clears the address's failed password logins.
 
     The refusal is raised after the commit: the wrong attempt must be counted.
@@ -98,7 +98,7 @@ def login_code_verify(*, email: str, code: str) -> tuple[str, AccessToken]:
         checked = account_code_check(email=email, code=code, purpose=VerificationCode.Purpose.LOGIN)
         if isinstance(checked, User):
             limits.address_failures_clear(email=email, kind=limits.LOGIN)
-            raw, token = token_issue(user=checked)
+            raw, token = token_issue(user=checked, client=client)
     if not isinstance(checked, User):
         raise code_refused(checked, purpose=VerificationCode.Purpose.LOGIN)
     logger.info("login user=%s outcome=token method=code", checked.pk)

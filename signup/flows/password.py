@@ -1,19 +1,27 @@
-"""Password reset: a code by email, then a new password with it.
+"""Passwords: reset (a code by email, then a new password with it) and change
+(signed in, with the current password).
 
 A completed reset proves the mailbox: it verifies the address and ends
 every pending signup of it (the owner's way out of a pre-hijacked account).
+A change is told to the address: "your password was changed" is how an
+account takeover gets noticed.
 """
 
 import logging
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import ApiError
+from messaging.outbox import outbox_add_on_commit
 from signup import limits
 from signup.flows.codes import account_code_check, code_email_request, code_refused
+from signup.flows.email_change import email_change_cancel
+from signup.flows.login import login_attempt_reserve
+from signup.messages import PASSWORD_CHANGED_EMAIL
 from signup.models import AccessToken, PendingSignup, User, VerificationCode
-from signup.tokens import token_issue, user_tokens_revoke
+from signup.tokens import Client, token_issue, user_tokens_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +31,9 @@ def password_reset_request(*, email: str) -> None:
     code_email_request(email=email, purpose=VerificationCode.Purpose.RESET)
 
 
-def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str, AccessToken]:
+def password_reset_confirm(
+    *, email: str, code: str, password: str, client: Client
+) -> tuple[str, AccessToken]:
     """Set a new password with a reset code: every older token dies, a new one is given.
 
     The password is hashed before the transaction (and on every path: equal
@@ -44,12 +54,46 @@ def password_reset_confirm(*, email: str, code: str, password: str) -> tuple[str
                 fields.append("email_verified_at")
             user.save(update_fields=fields)
             PendingSignup.objects.filter(user=user).delete()
+            email_change_cancel(user=user)
             user_tokens_revoke(user=user)
             limits.address_failures_clear(email=email, kind=limits.LOGIN)
-            raw, token = token_issue(user=user)
-    if not isinstance(checked, User):
-        raise code_refused(
-            checked, purpose=VerificationCode.Purpose.RESET
-        )  # after the commit: the wrong attempt is counted
+            raw, token = token_issue(user=user, client=client)
+    if not isinstance(checked, User):  # after the commit: the wrong attempt is counted
+        raise code_refused(checked, purpose=VerificationCode.Purpose.RESET)
     logger.info("password-reset user=%s outcome=done", user.pk)
     return raw, token
+
+
+def password_change(
+    *, token: AccessToken, current_password: str, new_password: str, ip: str
+) -> None:
+    """Set a new password, re-authenticated with the current one (the new one
+    has passed the validators); every other session ends, this one stays.
+
+    A wrong current password is a failed login for the address and the IP
+    (the same limits, counted before the hash, 429 past them). Two Argon2id
+    operations on success: the check and the new hash, both before the
+    transaction, so no row stays locked through them.
+    """
+    user = token.user
+    ip_hold = login_attempt_reserve(email=user.email, ip=ip)
+    if not check_password(current_password, user.password):  # the reservations stand
+        logger.info("password-change user=%s outcome=invalid", user.pk)
+        raise ApiError(
+            400,
+            "invalid_credentials",
+            "The current password is not right. Forgot it? Log out and reset it "
+            "(POST /api/v1/auth/password/reset).",
+        )
+    password_hash = make_password(new_password)
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(password=password_hash)
+        email_change_cancel(user=user)
+        user_tokens_revoke(user=user, keep=token)
+        limits.login_address_clear(email=user.email)
+        at = now.strftime("%Y-%m-%d %H:%M")
+        outbox_add_on_commit(user=user, kinds=[PASSWORD_CHANGED_EMAIL], context={"at": at})
+    limits.login_ip_release(ip_hold)
+    user.password = password_hash
+    logger.info("password-change user=%s outcome=done", user.pk)

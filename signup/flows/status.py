@@ -10,6 +10,7 @@ import logging
 from django.db import transaction
 
 from messaging.outbox import outbox_add_on_commit
+from signup.flows.closing import tombstone
 from signup.messages import (
     DEACTIVATED_EMAIL,
     DEACTIVATED_NOTICE,
@@ -43,9 +44,9 @@ _STATUS_KINDS = {
 
 def _status_change(*, user: User, active: bool) -> bool:
     """Lock the row (two staff at once change it once), flip it, tell everyone."""
-    locked = User.objects.select_for_update().only("pk", "is_active").get(pk=user.pk)
-    if locked.is_active == active:
-        return False
+    locked = User.objects.select_for_update().only("pk", "is_active", "email").get(pk=user.pk)
+    if locked.is_active == active or (active and locked.email == tombstone(user.pk)):
+        return False  # no change, or a closed account: it stays closed
     User.objects.filter(pk=user.pk).update(is_active=active)
     user.is_active = active
     if not active:

@@ -1,11 +1,18 @@
 """/auth: bodies of login, code login and password reset."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ninja import Field, Schema
 from pydantic import ConfigDict, ValidationInfo, field_validator
 
-from signup.schemas.common import CodeIn, EmailIn, _Applicant, password_validated
+from signup.schemas.common import (
+    CodeIn,
+    EmailIn,
+    ObjectBody,
+    _Applicant,
+    optional,
+    password_validated,
+)
 
 
 class LoginIn(EmailIn):
@@ -26,6 +33,20 @@ class ResetConfirmIn(CodeIn):
     @classmethod
     def _password(cls, value: str, info: ValidationInfo) -> str:
         return password_validated(value, user=_Applicant(email=info.data.get("email", "")))
+
+
+class LogoutIn(ObjectBody):
+    """Which sessions end; the body may be left out (current)."""
+
+    object_hint: ClassVar[str] = 'Send a JSON object, such as {"scope": "others"}, or no body.'
+
+    scope: Literal["current", "others", "all"] = Field(
+        "current",
+        description="current: this token; others: every other session of the account "
+        "(this one stays); all: every session, this one included.",
+        examples=["others"],
+        json_schema_extra=optional,
+    )
 
 
 class TokenOut(Schema):

@@ -7,15 +7,17 @@ AUTH_PASSWORD_VALIDATORS (with the email and name for the similarity check).
 """
 
 from types import SimpleNamespace
+from typing import ClassVar
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from email_validator import EmailNotValidError, validate_email
 from ninja import Field, Schema
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from core.bodies import NOT_JSON, NOT_JSON_TYPE, TOO_LARGE
+from core.errors import ApiError
 
 
 class _Applicant(SimpleNamespace):
@@ -91,6 +93,35 @@ def password_validated(value: str, *, user: "_Applicant") -> str:
     return value
 
 
+class ObjectBody(Schema):
+    """A body whose fields are all optional must still be a JSON object.
+
+    Ninja hands a model validator its DjangoGetter: a JSON array read
+    through attributes would pass as an object of defaults (an empty patch,
+    a logout of scope current).
+    """
+
+    object_hint: ClassVar[str] = "Send a JSON object, as the docs show."
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value):
+        if not isinstance(getattr(value, "_obj", value), dict):
+            raise PydanticCustomError("model_type", cls.object_hint)
+        return value
+
+
+def password_policy_check(value: str, *, user, field: str) -> None:
+    """Django's validators on a signed-in user's new password (the similarity
+    check needs the account, which a body schema does not have): a 422 in the
+    one field-error shape, with the validator's code as its type."""
+    try:
+        password_validated(value, user=user)
+    except PydanticCustomError as exc:
+        error = {"type": exc.type, "loc": ["body", field], "msg": exc.message()}
+        raise ApiError(422, "validation_error", [error]) from None
+
+
 def full_name_checked(value: str) -> str:
     """PostgreSQL text cannot hold NUL: a 422 here, not a DataError (500) later."""
     if "\x00" in value:
@@ -161,6 +192,8 @@ ERROR_RESPONSES = {
 
 # The answers of every authenticated endpoint besides its own.
 AUTHED_ERRORS = {401: ErrorOut, 503: ErrorOut}
+# A body-taking authenticated request's own errors (besides AUTHED_ERRORS).
+BODY_ERRORS = {400: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: FieldErrorsOut}
 
 # --- OpenAPI only: examples and headers the response models cannot say ------------
 

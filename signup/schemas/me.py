@@ -1,16 +1,20 @@
 """/me: the profile, wallet and notifications bodies."""
 
 from datetime import datetime
+from typing import ClassVar, Literal
 
 from ninja import Field, Schema
 from pydantic import ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from messaging.feed import Cursor
-from signup.schemas.common import ErrorOut, FieldErrorsOut, full_name_checked
-
-# A body-taking /me request's own errors (besides AUTHED_ERRORS).
-BODY_ERRORS = {400: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: FieldErrorsOut}
+from signup.schemas.common import (
+    POLICY_TEXT,
+    ObjectBody,
+    full_name_checked,
+    normalize_email,
+    optional,
+)
 
 
 class MeOut(Schema):
@@ -21,24 +25,15 @@ class MeOut(Schema):
     date_joined: datetime = Field(..., examples=["2026-12-01T09:30:00Z"])
 
 
-class MePatchIn(Schema):
+class MePatchIn(ObjectBody):
     """The fields to change; those left out stay as they are. Unknown fields are a 422."""
+
+    object_hint: ClassVar[str] = 'Send a JSON object, such as {"full_name": "Ada"}.'
 
     model_config = ConfigDict(extra="forbid")
 
     # Left out: unchanged (the default is never validated); sent as null: 422.
     full_name: str = Field(None, max_length=150, examples=["Ada Lovelace"])  # type: ignore[assignment]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _object(cls, value):
-        """Ninja hands a model validator its DjangoGetter; a JSON array read
-        through attributes would pass as an empty patch."""
-        if not isinstance(getattr(value, "_obj", value), dict):
-            raise PydanticCustomError(
-                "model_type", 'Send a JSON object, such as {"full_name": "Ada"}.'
-            )
-        return value
 
     @field_validator("full_name")
     @classmethod
@@ -103,6 +98,180 @@ class NotificationsOut(Schema):
             for n in page
         ]
         return {"items": items, "next_cursor": following.encode() if following else None}
+
+
+class ReauthIn(Schema):
+    """Re-authentication: the current password, or a fresh login code
+    (POST /api/v1/auth/code) for a user who logs in by code."""
+
+    password: str | None = Field(
+        None, min_length=1, max_length=4096, json_schema_extra=optional, examples=["my passphrase"]
+    )
+    code: str | None = Field(
+        None, min_length=1, max_length=32, json_schema_extra=optional, examples=["042917"]
+    )
+
+    @model_validator(mode="after")
+    def _one_proof(self):
+        if self.password is None and self.code is None:
+            raise PydanticCustomError(
+                "reauthentication_missing",
+                "Confirm it is you: send the current password, or a login code.",
+            )
+        return self
+
+
+class EmailChangeIn(ReauthIn):
+    new_email: str = Field(
+        ..., max_length=254, examples=["ada@new.example"], json_schema_extra={"format": "idn-email"}
+    )
+
+    @field_validator("new_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+
+class EmailChangeOut(Schema):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    status: Literal["confirmation_sent"] = "confirmation_sent"
+    new_email: str = Field(..., examples=["ada@new.example"])
+
+
+class EmailConfirmIn(Schema):
+    code: str = Field(
+        ...,
+        min_length=1,
+        max_length=32,
+        examples=["042917"],
+        description="The 6-digit code sent to the new address.",
+    )
+
+
+class PasswordChangeIn(Schema):
+    current_password: str = Field(
+        ..., min_length=1, max_length=4096, examples=["correct horse battery staple"]
+    )
+    new_password: str = Field(
+        ...,
+        min_length=1,
+        max_length=4096,
+        description=POLICY_TEXT,
+        examples=["a new long passphrase"],
+        json_schema_extra={"minLength": 10},
+    )
+
+
+class SessionOut(Schema):
+    id: int = Field(..., examples=[311])
+    created_at: datetime = Field(..., examples=["2026-12-01T09:30:00Z"])
+    last_used_at: datetime | None = Field(..., examples=["2026-12-01T10:02:00Z"])
+    expires_at: datetime = Field(..., examples=["2026-12-02T09:30:00Z"])
+    client: str = Field(..., description="From the User-Agent.", examples=["Firefox on Linux"])
+    ip: str | None = Field(..., examples=["203.0.113.9"])
+    current: bool = Field(..., description="The session of this request's token.", examples=[True])
+
+
+class SessionsOut(Schema):
+    items: list[SessionOut] = Field(
+        ...,
+        examples=[
+            [
+                {
+                    "id": 311,
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "last_used_at": "2026-12-01T10:02:00Z",
+                    "expires_at": "2026-12-02T09:30:00Z",
+                    "client": "Firefox on Linux",
+                    "ip": "203.0.113.9",
+                    "current": True,
+                }
+            ]
+        ],
+    )
+
+    @classmethod
+    def of(cls, tokens: list, current_id: int) -> dict:
+        items = [
+            {
+                "id": t.pk,
+                "created_at": t.created_at,
+                "last_used_at": t.last_used_at,
+                "expires_at": t.expires_at,
+                "client": t.client,
+                "ip": t.ip,
+                "current": t.pk == current_id,
+            }
+            for t in tokens
+        ]
+        return {"items": items}
+
+
+class ExportSessionOut(Schema):
+    """A live session as GET /me/sessions shows it (no token, no hash)."""
+
+    id: int = Field(..., examples=[311])
+    created_at: datetime = Field(..., examples=["2026-12-01T09:30:00Z"])
+    last_used_at: datetime | None = Field(..., examples=["2026-12-01T10:02:00Z"])
+    expires_at: datetime = Field(..., examples=["2026-12-02T09:30:00Z"])
+    client: str = Field(..., description="From the User-Agent.", examples=["Firefox on Linux"])
+    ip: str | None = Field(..., examples=["203.0.113.9"])
+
+
+class ExportOut(Schema):
+    """Everything the service holds about the user (signup.flows.export),
+    streamed as one document; no secret (no hash, no token)."""
+
+    profile: MeOut = Field(
+        ...,
+        examples=[
+            {
+                "id": 42,
+                "email": "ada@example.com",
+                "full_name": "Ada Lovelace",
+                "verified": True,
+                "date_joined": "2026-12-01T09:30:00Z",
+            }
+        ],
+    )
+    wallet: WalletOut = Field(..., examples=[{"balance": "0.00", "currency": "USD"}])
+    notifications: list[NotificationOut] = Field(
+        ...,
+        description="Every notification, newest first.",
+        examples=[
+            [
+                {
+                    "id": 1017,
+                    "kind": "welcome",
+                    "title": "Welcome to Payshift",
+                    "body": "Your account is ready.",
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "read": False,
+                }
+            ]
+        ],
+    )
+    sessions: list[ExportSessionOut] = Field(
+        ...,
+        description="The live sessions, newest first.",
+        examples=[
+            [
+                {
+                    "id": 311,
+                    "created_at": "2026-12-01T09:30:00Z",
+                    "last_used_at": "2026-12-01T10:02:00Z",
+                    "expires_at": "2026-12-02T09:30:00Z",
+                    "client": "Firefox on Linux",
+                    "ip": "203.0.113.9",
+                }
+            ]
+        ],
+    )
+
+
+class CloseIn(ReauthIn):
+    """DELETE /api/v1/me: re-authentication alone (the password, or a fresh login code)."""
 
 
 class FeedQuery(Schema):

@@ -167,6 +167,14 @@ def test_admin_change_form_saves_without_touching_profile_and_wallet(admin_clien
         "wallet-MAX_NUM_FORMS": "1",
         "wallet-0-id": str(user.wallet.pk),
         "wallet-0-user": str(user.pk),
+        # The read-only inlines (sessions, a pending email change) post their
+        # management forms too, empty here.
+        **{
+            f"{p}-{k}": "0"
+            for p in ("tokens", "email_change")
+            for k in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")
+        },
+        **{f"{p}-MAX_NUM_FORMS": "1000" for p in ("tokens", "email_change")},
     }
     assert "password" in form.fields
 
@@ -279,3 +287,26 @@ def test_verification_codes_have_no_admin_page(admin_client_):
     response = admin_client_.get("/admin/signup/verificationcode/")
 
     assert response.status_code == 404
+
+
+def test_the_user_page_shows_sessions_and_a_pending_email_change_read_only(admin_client_):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from signup.models import AccessToken, EmailChange
+    from signup.tokens import Client, token_issue
+
+    user = make_user("ada@example.com", verified=True)
+    raw, _ = token_issue(user=user, client=Client(description="Firefox on Linux", ip="203.0.113.9"))
+    EmailChange.objects.create(
+        user=user, new_email="ada@new.example", expires_at=timezone.now() + timedelta(minutes=10)
+    )
+
+    page = admin_client_.get(reverse("admin:signup_user_change", args=[user.pk])).content.decode()
+
+    assert "Firefox on Linux" in page
+    assert "203.0.113.9" in page
+    assert "ada@new.example" in page
+    assert raw not in page
+    assert AccessToken.objects.get().key_hash not in page  # no secret, not even its hash

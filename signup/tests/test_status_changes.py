@@ -238,3 +238,15 @@ def test_admin_cannot_flip_is_active_past_the_service(admin_client_):
     page = admin_client_.get(reverse("admin:signup_user_change", args=[user.pk]))
 
     assert "is_active" not in page.context["adminform"].form.fields
+
+
+def test_a_closed_account_cannot_be_reactivated():
+    """Closing tombstones the address and erases the account: staff's
+    reactivate must not bring a half-account back."""
+    from signup.flows.closing import user_close
+
+    user = verified_user()
+    assert user_close(user=user, by_staff=True)
+
+    assert status.user_reactivate(user=User.objects.get(pk=user.pk)) is False
+    assert not User.objects.get(pk=user.pk).is_active

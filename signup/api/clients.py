@@ -1,0 +1,17 @@
+"""Who is asking, as a session records it: a coarse client and its address."""
+
+import ipaddress
+
+from django.http import HttpRequest
+
+from core.throttles import client_ip
+from signup.tokens import Client, client_describe
+
+
+def request_client(request: HttpRequest) -> Client:
+    """The request's User-Agent, described, and its IP through the trusted proxies."""
+    try:
+        ip: str | None = str(ipaddress.ip_address(client_ip(request).strip()))
+    except ValueError:  # no address (a Unix socket), or a proxy's odd hop
+        ip = None
+    return Client(description=client_describe(request.headers.get("User-Agent", "")), ip=ip)

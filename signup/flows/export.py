@@ -1,0 +1,114 @@
+"""The data export (GDPR right of access): everything the service holds about
+a user, as one JSON document, built a piece at a time.
+
+{"profile", "wallet", "notifications", "sessions"}, each part as the API's
+own reads show it (GET /me, /me/wallet, /me/notifications, /me/sessions):
+the same fields and formats, and never a secret (no password hash, no token
+or its hash). Counted first (EXPORTS_PER_HOUR per user, signup.limits); then
+the wallet, the live sessions and the first page of notifications are read
+before the answer starts, so a database that is down is still a clean 503.
+The rest of the notifications are read while the answer streams, in keyset
+pages of PAGE over the feed's index (messaging.feed): memory stays bounded
+by a page, and the statements are 1 (token) + 1 (wallet) + 1 (sessions) +
+max(1, ceil(n / PAGE)) (notifications), whatever n is.
+"""
+
+import json
+import logging
+from collections.abc import Iterator
+from functools import partial
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from core.errors import rate_limited
+from messaging import feed
+from messaging.models import Notification
+from signup.limits import export_reserve
+from signup.models import AccessToken, User
+from signup.selectors import user_sessions, user_wallet
+
+logger = logging.getLogger(__name__)
+
+PAGE = 500  # notifications per query (and per streamed piece)
+# As the API's renderer writes values (ninja's encoder is a DjangoJSONEncoder):
+# a datetime in ISO 8601 to the millisecond, UTC as Z; a Decimal as a string.
+dumps = partial(json.dumps, cls=DjangoJSONEncoder)
+
+
+def account_export(*, user: User) -> Iterator[bytes]:
+    """The user's export as pieces of one JSON document (UTF-8 bytes).
+
+    429 rate_limited past EXPORTS_PER_HOUR, before anything is read. What is
+    read here happens now; the returned iterator reads the further pages.
+    """
+    hold = export_reserve(user_id=user.pk)
+    if not hold.allowed:
+        raise rate_limited(
+            "Too many data exports for this account: try again later.", hold.retry_after
+        )
+    found = user_wallet(user_id=user.pk)
+    wallet = {"balance": f"{found.balance:.2f}", "currency": found.currency}
+    sessions = [_session(token) for token in user_sessions(user_id=user.pk)]
+    page, following = feed.notification_feed(user_id=user.pk, limit=PAGE)
+    logger.info("export user=%s", user.pk)
+    head = (
+        f'{{"profile": {dumps(_profile(user))}, "wallet": {dumps(wallet)}, '
+        f'"notifications": [{_items(page)}'
+    )
+    tail = f'], "sessions": {dumps(sessions)}}}'
+    return _stream(user_id=user.pk, head=head, following=following, tail=tail)
+
+
+def _stream(
+    *, user_id: int, head: str, following: feed.Cursor | None, tail: str
+) -> Iterator[bytes]:
+    """The head (with the first page), one piece per further page, the tail."""
+    try:
+        yield head.encode()
+        while following is not None:
+            page, following = feed.notification_feed(user_id=user_id, limit=PAGE, cursor=following)
+            if page:  # empty only if rows went away since the last page
+                yield f", {_items(page)}".encode()
+        yield tail.encode()
+    except Exception:
+        # The 200 is on its way: the client sees a cut-off document.
+        logger.exception("export user=%s state=aborted", user_id)
+        raise
+
+
+def _profile(user: User) -> dict:
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "full_name": user.profile.full_name,
+        "verified": user.is_verified,
+        "date_joined": user.date_joined,
+    }
+
+
+def _session(token: AccessToken) -> dict:
+    return {
+        "id": token.pk,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+        "expires_at": token.expires_at,
+        "client": token.client,
+        "ip": token.ip,
+    }
+
+
+def _items(page: list[Notification]) -> str:
+    """A page of notifications as the inside of a JSON array (one dumps)."""
+    return dumps(
+        [
+            {
+                "id": n.pk,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "created_at": n.created_at,
+                "read": n.read_at is not None,
+            }
+            for n in page
+        ]
+    )[1:-1]
