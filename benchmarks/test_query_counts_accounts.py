@@ -6,9 +6,12 @@ PostgreSQL sees (BEGIN/COMMIT included); transaction=True so on-commit work
 runs. A new statement fails with the statements listed.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from benchmarks.accounts_data import notifications_for, tokens_for, touched_token, verified_account
 from benchmarks.data import PASSWORD, population
@@ -19,7 +22,7 @@ from messaging.services import notifications_deliver
 from signup import messages
 from signup.codes import verification_code_issue
 from signup.flows import status
-from signup.models import VerificationCode
+from signup.models import EmailChange, VerificationCode
 from signup.tokens import token_issue
 
 AUTH = "SELECT signup_accesstoken JOIN user, profile by key_hash (live, active)"
@@ -131,6 +134,23 @@ EXPECTED = {
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
     ],
     "DELETE /api/v1/me/sessions/{id}": [AUTH, "UPDATE signup_accesstoken SET revoked_at"],
+    "POST /api/v1/me/email/confirm": [
+        AUTH,
+        "BEGIN",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: the wrong-code count)",
+        "SELECT signup_verificationcode JOIN signup_user by Lower(email) FOR UPDATE (as verify)",
+        "UPDATE signup_addresscounter SET failures - 1 (a right code: given back)",
+        "UPDATE signup_verificationcode SET used_at",
+        "SELECT signup_emailchange FOR UPDATE (the pending change)",
+        "DELETE signup_emailchange",
+        "SAVEPOINT",
+        "UPDATE signup_user SET email (the unique index decides a race)",
+        "RELEASE SAVEPOINT",
+        "UPDATE signup_accesstoken SET revoked_at (every other token: one statement)",
+        "INSERT messaging_outbox (the notice to the old address)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
     "DELETE /api/v1/me": [
         AUTH,
         # re-authentication: counted as a login attempt before the password check
@@ -217,6 +237,14 @@ def prepared(label: str, api, user, auth):
     if label == "POST /api/v1/me/email":
         body = {"new_email": "moved@new.example", "password": PASSWORD}
         return lambda: api.post_json("/api/v1/me/email", body, **auth), 202
+    if label == "POST /api/v1/me/email/confirm":
+        EmailChange.objects.create(
+            user=user,
+            new_email="moved@new.example",
+            expires_at=timezone.now() + timedelta(minutes=5),
+        )
+        code = verification_code_issue(user=user, purpose=VerificationCode.Purpose.EMAIL_CHANGE)
+        return lambda: api.post_json("/api/v1/me/email/confirm", {"code": code}, **auth), 200
     if label == "POST /api/v1/me/password":
         body = {"current_password": PASSWORD, "new_password": "a new long passphrase"}
         return lambda: api.post_json("/api/v1/me/password", body, **auth), 204

@@ -109,7 +109,7 @@ class Accounts:
         """An address of the given kind that no other request has touched.
 
         For verify, the client holds a signup's token as an attacker would
-        (its own signup of the address); of an unknown address, a random one.
+        (its own signup of the address; for an unknown address, of another).
         """
         from django.utils import timezone
 
@@ -131,14 +131,24 @@ class Accounts:
                 verification_code_issue(user=user, purpose=purpose)
         if endpoint == "email-change":
             self.signed_in(email, kind)
-        if kind != "unknown" and endpoint == "verify":
+        if endpoint == "verify":
+            # The client holds a real token, as an attacker always can (its own
+            # signup): of this address, or, for an unknown one, of another.
+            owner = user if kind != "unknown" else self.other_account()
             pending_signup_add(
-                user_id=user.pk,
+                user_id=owner.pk,
                 token=self.tokens[email],
                 password_hash=self.password_hash,
                 full_name="",
             )
         return email
+
+    def other_account(self):
+        """An unverified account of another address (the attacker's own signup)."""
+        from signup.models import User
+
+        other = f"o-{self.run}-{next(self.serial)}@example.com"
+        return User.objects.create(email=other, password=self.password_hash)
 
     def signed_in(self, email: str, kind: str) -> None:
         """A verified user at email, signed in, asking to move to a free, a
