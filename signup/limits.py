@@ -312,16 +312,28 @@ def login_ip_reserve(*, ip: str) -> Hold:
     A fixed window: the key names it, so the count is one atomic INCR and
     its expiry exact. Without the cache: allowed, and nothing to give back.
     """
-    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    # Kept a minute past its window, so a release never meets an expired key.
+    return _window_reserve(
+        f"login-failures:{ip}",
+        window=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+        limit=settings.LOGIN_FAILURES_PER_IP,
+        keep=60,
+        what="login-limit=ip",
+    )
+
+
+def _window_reserve(prefix: str, *, window: int, limit: int, keep: int, what: str) -> Hold:
+    """One more in prefix's current fixed window (one atomic INCR on a key
+    that names the window, so its expiry is exact): allowed up to limit.
+    Without the cache: allowed, and nothing to give back."""
     bucket, left = fixed_window(window)
-    key = f"login-failures:{ip}:{bucket}"
+    key = f"{prefix}:{bucket}"
     try:
-        # Kept a minute past its window, so a release never meets an expired key.
-        count = cache_breaker.call(lambda: window_count(key, left + 60), errors=_CACHE_ERRORS)
+        count = cache_breaker.call(lambda: window_count(key, left + keep), errors=_CACHE_ERRORS)
     except (BreakerOpenError, *_CACHE_ERRORS, ValueError):
-        logger.warning("login-limit=ip state=fail-open reason=cache-unavailable")
+        logger.warning("%s state=fail-open reason=cache-unavailable", what)
         return Hold(allowed=True)
-    if count > settings.LOGIN_FAILURES_PER_IP:
+    if count > limit:
         return Hold(allowed=False, count=count, retry_after=left, key=key)
     return Hold(allowed=True, count=count, key=key)
 
@@ -344,13 +356,10 @@ def export_reserve(*, user_id: int) -> Hold:
     """Count one data export for this user before it is built (EXPORTS_PER_HOUR
     in a fixed hour): one atomic INCR, as login_ip_reserve. Without the
     cache: allowed (an export only reads what the user may read anyway)."""
-    bucket, left = fixed_window(HOUR)
-    key = f"exports:{user_id}:{bucket}"
-    try:
-        count = cache_breaker.call(lambda: window_count(key, left + 1), errors=_CACHE_ERRORS)
-    except (BreakerOpenError, *_CACHE_ERRORS, ValueError):
-        logger.warning("export-limit=user state=fail-open reason=cache-unavailable")
-        return Hold(allowed=True)
-    if count > settings.EXPORTS_PER_HOUR:
-        return Hold(allowed=False, count=count, retry_after=left, key=key)
-    return Hold(allowed=True, count=count, key=key)
+    return _window_reserve(
+        f"exports:{user_id}",
+        window=HOUR,
+        limit=settings.EXPORTS_PER_HOUR,
+        keep=1,
+        what="export-limit=user",
+    )

@@ -39,6 +39,7 @@ from signup.schemas.me import (
     WalletOut,
 )
 from signup.selectors import user_sessions, user_wallet
+from signup.shapes import profile_shape, wallet_shape
 
 router = Router(tags=["me"], auth=bearer)
 
@@ -47,13 +48,7 @@ AUTHED_RETRY_DOCS = {"responses": {**AUTHED_DOCS["responses"], 429: {"headers": 
 
 
 def _me(user) -> MeOut:
-    return MeOut(
-        id=user.pk,
-        email=user.email,
-        full_name=user.profile.full_name,
-        verified=user.is_verified,
-        date_joined=user.date_joined,
-    )
+    return MeOut(**profile_shape(user))
 
 
 @router.get("", response={200: MeOut, **AUTHED_ERRORS}, openapi_extra=AUTHED_DOCS)
@@ -78,7 +73,7 @@ def me_update(request: HttpRequest, payload: MePatchIn):
 @router.get("/wallet", response={200: WalletOut, **AUTHED_ERRORS}, openapi_extra=AUTHED_DOCS)
 def wallet(request: HttpRequest):
     found = user_wallet(user_id=request.auth.user_id)
-    return Status(200, WalletOut(balance=f"{found.balance:.2f}", currency=found.currency))
+    return Status(200, wallet_shape(found))
 
 
 @router.get(

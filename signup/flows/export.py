@@ -24,8 +24,9 @@ from core.errors import rate_limited
 from messaging import feed
 from messaging.models import Notification
 from signup.limits import export_reserve
-from signup.models import AccessToken, User
+from signup.models import User
 from signup.selectors import user_sessions, user_wallet
+from signup.shapes import notification_shape, profile_shape, session_shape, wallet_shape
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,12 @@ def account_export(*, user: User) -> Iterator[bytes]:
         raise rate_limited(
             "Too many data exports for this account: try again later.", hold.retry_after
         )
-    found = user_wallet(user_id=user.pk)
-    wallet = {"balance": f"{found.balance:.2f}", "currency": found.currency}
-    sessions = [_session(token) for token in user_sessions(user_id=user.pk)]
+    wallet = wallet_shape(user_wallet(user_id=user.pk))
+    sessions = [session_shape(token) for token in user_sessions(user_id=user.pk)]
     page, following = feed.notification_feed(user_id=user.pk, limit=PAGE)
     logger.info("export user=%s", user.pk)
     head = (
-        f'{{"profile": {dumps(_profile(user))}, "wallet": {dumps(wallet)}, '
+        f'{{"profile": {dumps(profile_shape(user))}, "wallet": {dumps(wallet)}, '
         f'"notifications": [{_items(page)}'
     )
     tail = f'], "sessions": {dumps(sessions)}}}'
@@ -76,39 +76,6 @@ def _stream(
         raise
 
 
-def _profile(user: User) -> dict:
-    return {
-        "id": user.pk,
-        "email": user.email,
-        "full_name": user.profile.full_name,
-        "verified": user.is_verified,
-        "date_joined": user.date_joined,
-    }
-
-
-def _session(token: AccessToken) -> dict:
-    return {
-        "id": token.pk,
-        "created_at": token.created_at,
-        "last_used_at": token.last_used_at,
-        "expires_at": token.expires_at,
-        "client": token.client,
-        "ip": token.ip,
-    }
-
-
 def _items(page: list[Notification]) -> str:
     """A page of notifications as the inside of a JSON array (one dumps)."""
-    return dumps(
-        [
-            {
-                "id": n.pk,
-                "kind": n.kind,
-                "title": n.title,
-                "body": n.body,
-                "created_at": n.created_at,
-                "read": n.read_at is not None,
-            }
-            for n in page
-        ]
-    )[1:-1]
+    return dumps([notification_shape(n) for n in page])[1:-1]

@@ -15,6 +15,7 @@ from signup.schemas.common import (
     normalize_email,
     optional,
 )
+from signup.shapes import notification_shape, session_shape
 
 
 class MeOut(Schema):
@@ -86,17 +87,7 @@ class NotificationsOut(Schema):
     @classmethod
     def page(cls, page: list, following: Cursor | None) -> dict:
         """The answer for one page of messaging.feed.notification_feed."""
-        items = [
-            {
-                "id": n.pk,
-                "kind": n.kind,
-                "title": n.title,
-                "body": n.body,
-                "created_at": n.created_at,
-                "read": n.read_at is not None,
-            }
-            for n in page
-        ]
+        items = [notification_shape(n) for n in page]
         return {"items": items, "next_cursor": following.encode() if following else None}
 
 
@@ -193,19 +184,7 @@ class SessionsOut(Schema):
 
     @classmethod
     def of(cls, tokens: list, current_id: int) -> dict:
-        items = [
-            {
-                "id": t.pk,
-                "created_at": t.created_at,
-                "last_used_at": t.last_used_at,
-                "expires_at": t.expires_at,
-                "client": t.client,
-                "ip": t.ip,
-                "current": t.pk == current_id,
-            }
-            for t in tokens
-        ]
-        return {"items": items}
+        return {"items": [{**session_shape(t), "current": t.pk == current_id} for t in tokens]}
 
 
 class ExportSessionOut(Schema):
