@@ -94,14 +94,14 @@ EXPECTED = {
     ],
     "POST /api/v1/me/password": [
         AUTH,
-        # counted as a login attempt before the check (the current password)
+        # re-authentication: a login attempt, reserved before the check
         "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
         "BEGIN",
         "UPDATE signup_user SET password",
         "DELETE signup_emailchange (a pending email change dies)",
         "UPDATE signup_verificationcode SET used_at (its codes too)",
         "UPDATE signup_accesstoken SET revoked_at (every other token: one statement)",
-        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
         "INSERT messaging_outbox (the password-changed notice)",
         "COMMIT",
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
@@ -127,10 +127,9 @@ EXPECTED = {
         "SELECT signup_user by Lower(email) (free or taken: the same query)",
         "UPDATE signup_verificationcode SET used_at (an earlier request's code dies)",
         "INSERT signup_emailchange ON CONFLICT DO UPDATE (the pending change)",
-        "INSERT messaging_outbox (the notice to the current address)",
-        "INSERT messaging_outbox (the code, or the notice, to the new address)",
+        "INSERT messaging_outbox (both rows: the notice to the current address, the code"
+        " or the notice to the new one)",
         "COMMIT",
-        "UPDATE messaging_outbox SET enqueued_at (on commit)",
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
     ],
     "DELETE /api/v1/me/sessions/{id}": [AUTH, "UPDATE signup_accesstoken SET revoked_at"],

@@ -36,8 +36,8 @@ DEACTIVATED_NOTICE = "accounts.deactivated.notify"
 REACTIVATED_EMAIL = "accounts.reactivated.email"
 REACTIVATED_NOTICE = "accounts.reactivated.notify"
 PASSWORD_CHANGED_EMAIL = "accounts.password_changed"  # noqa: S105 (a kind name, not a secret)
-# Email change: each row's context names the address it goes to ("email"),
-# and the other address and the time where the wording needs them.
+# Email change: each row's context holds the current address ("email"), the
+# new one ("new_email") and the time; each handler writes to the one it is for.
 EMAIL_CHANGE_CODE = "accounts.email_change.code"
 EMAIL_CHANGE_TAKEN = "accounts.email_change.taken"
 EMAIL_CHANGE_ASKED = "accounts.email_change.asked"
@@ -68,6 +68,12 @@ CODE_EMAILS: dict[str, CodeEmail] = {
     ),
     Purpose.RESET: CodeEmail(RESET_CODE_EMAIL, "password_reset", lambda user: user.is_active),
 }
+
+
+def notice_time() -> str:
+    """Now, as a notice states when something happened (UTC, to the minute):
+    the flow writes it into the outbox row's context, so a retry says the same."""
+    return timezone.now().strftime("%Y-%m-%d %H:%M")
 
 
 def _email(template: str, to: User | str, **context):
@@ -103,20 +109,20 @@ def signup_attempt_notice(user: User, context: dict):
 @email_kind(EMAIL_CHANGE_CODE)
 def email_change_code(user: User, context: dict):
     """A code to the new address, while the user's pending change to it lives."""
-    pending = EmailChange.objects.filter(user=user, new_email=context["email"]).first()
+    pending = EmailChange.objects.filter(user=user, new_email=context["new_email"]).first()
     if not user.is_active or pending is None or pending.expires_at <= timezone.now():
         return None  # replaced, confirmed, or ended meanwhile: a code would be noise
     code = verification_code_issue(user=user, purpose=Purpose.EMAIL_CHANGE)
     minutes = settings.SIGNUP_CODE_TTL_SECONDS // 60
-    return _email("email_change_code", context["email"], code=code, minutes=minutes)
+    return _email("email_change_code", context["new_email"], code=code, minutes=minutes)
 
 
 @email_kind(EMAIL_CHANGE_TAKEN)
 def email_change_taken(user: User, context: dict):
     """To a new address that already has an account (not the user's own): nothing moved."""
-    if context["email"].lower() == user.email.lower():
+    if context["new_email"].lower() == context["email"].lower():
         return None
-    return _email("email_change_taken", context["email"], email=context["email"])
+    return _email("email_change_taken", context["new_email"], email=context["new_email"])
 
 
 @email_kind(EMAIL_CHANGE_ASKED)

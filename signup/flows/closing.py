@@ -20,12 +20,11 @@ import logging
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.utils import timezone
 
 from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup.flows.reauth import reauthenticate
-from signup.messages import CLOSED_EMAIL, CLOSED_NOTICE
+from signup.messages import CLOSED_EMAIL, CLOSED_NOTICE, notice_time
 from signup.models import EmailChange, PendingSignup, Profile, User, VerificationCode, Wallet
 from signup.tokens import user_tokens_revoke
 
@@ -83,7 +82,7 @@ def user_close(*, user: User, by_staff: bool = False) -> bool:
     PendingSignup.objects.filter(user_id=user.pk).delete()
     context = {
         "email": old_email,
-        "at": timezone.now().strftime("%Y-%m-%d %H:%M"),
+        "at": notice_time(),
         "by": "staff" if by_staff else "owner",
     }
     outbox_add_on_commit(user=user, kinds=[CLOSED_EMAIL, CLOSED_NOTICE], context=context)

@@ -3,7 +3,7 @@ proves itself with a code sent to it.
 
 The request (re-authenticated) answers the same whether the new address is
 free, taken or the user's own: it runs the same statements on every path
-(one lookup of the address, two outbox rows), and the worker
+(one lookup of the address, one INSERT of two outbox rows), and the worker
 mails the new address a code, or, where it already has an account, a notice
 that someone tried to move an account to it. The current address is told
 at once, and again when the change is done. The pending change (one per
@@ -25,7 +25,13 @@ from signup.codes import codes_kill_for_address
 from signup.flows.codes import CodeCheck, address_code_check, code_refused, code_request_refused
 from signup.flows.reauth import reauthenticate
 from signup.limits import address_code_ask
-from signup.messages import EMAIL_CHANGE_ASKED, EMAIL_CHANGE_CODE, EMAIL_CHANGE_TAKEN, EMAIL_CHANGED
+from signup.messages import (
+    EMAIL_CHANGE_ASKED,
+    EMAIL_CHANGE_CODE,
+    EMAIL_CHANGE_TAKEN,
+    EMAIL_CHANGED,
+    notice_time,
+)
 from signup.models import AccessToken, EmailChange, User, VerificationCode
 from signup.selectors import user_by_email
 from signup.tokens import user_tokens_revoke
@@ -56,14 +62,12 @@ def email_change_request(
             unique_fields=["user"],
             update_fields=["new_email", "created_at", "expires_at"],
         )
-        at = now.strftime("%Y-%m-%d %H:%M")
-        outbox_add_on_commit(user=user, kinds=[EMAIL_CHANGE_ASKED], context={
-            "email": user.email, "new_email": new_email, "at": at,
-        })  # fmt: skip
+        # One INSERT for both rows: the notice to the current address, and the
+        # code (or, to an address that has an account, a notice) to the new one.
         outbox_add_on_commit(
             user=user,
-            kinds=[EMAIL_CHANGE_TAKEN if taken else EMAIL_CHANGE_CODE],
-            context={"email": new_email},
+            kinds=[EMAIL_CHANGE_ASKED, EMAIL_CHANGE_TAKEN if taken else EMAIL_CHANGE_CODE],
+            context={"email": user.email, "new_email": new_email, "at": notice_time()},
         )
     logger.info("email-change user=%s outcome=asked", user.pk)
 
@@ -82,8 +86,7 @@ def email_change_confirm(*, token: AccessToken, code: str) -> User:
             old = user.email
             user.email = outcome
             user_tokens_revoke(user=user, keep=token)
-            at = timezone.now().strftime("%Y-%m-%d %H:%M")
-            context = {"email": old, "new_email": outcome, "at": at}
+            context = {"email": old, "new_email": outcome, "at": notice_time()}
             outbox_add_on_commit(user=user, kinds=[EMAIL_CHANGED], context=context)
     if not isinstance(outcome, str):  # after the commit: the wrong attempt is counted
         raise outcome

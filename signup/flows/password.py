@@ -9,21 +9,25 @@ account takeover gets noticed.
 
 import logging
 
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup import limits
 from signup.flows.codes import account_code_check, code_email_request, code_refused
 from signup.flows.email_change import email_change_cancel
-from signup.flows.login import login_attempt_reserve
-from signup.messages import PASSWORD_CHANGED_EMAIL
+from signup.flows.reauth import reauthenticate
+from signup.messages import PASSWORD_CHANGED_EMAIL, notice_time
 from signup.models import AccessToken, PendingSignup, User, VerificationCode
 from signup.tokens import Client, token_issue, user_tokens_revoke
 
 logger = logging.getLogger(__name__)
+
+CURRENT_REFUSED = (
+    "The current password is not right. Forgot it? Log out and reset it "
+    "(POST /api/v1/auth/password/reset)."
+)
 
 
 def password_reset_request(*, email: str) -> None:
@@ -76,24 +80,13 @@ def password_change(
     transaction, so no row stays locked through them.
     """
     user = token.user
-    ip_hold = login_attempt_reserve(email=user.email, ip=ip)
-    if not check_password(current_password, user.password):  # the reservations stand
-        logger.info("password-change user=%s outcome=invalid", user.pk)
-        raise ApiError(
-            400,
-            "invalid_credentials",
-            "The current password is not right. Forgot it? Log out and reset it "
-            "(POST /api/v1/auth/password/reset).",
-        )
+    reauthenticate(user=user, ip=ip, password=current_password, refused=CURRENT_REFUSED)
     password_hash = make_password(new_password)
-    now = timezone.now()
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(password=password_hash)
         email_change_cancel(user=user)
         user_tokens_revoke(user=user, keep=token)
-        limits.login_address_clear(email=user.email)
-        at = now.strftime("%Y-%m-%d %H:%M")
-        outbox_add_on_commit(user=user, kinds=[PASSWORD_CHANGED_EMAIL], context={"at": at})
-    limits.login_ip_release(ip_hold)
+        context = {"at": notice_time()}
+        outbox_add_on_commit(user=user, kinds=[PASSWORD_CHANGED_EMAIL], context=context)
     user.password = password_hash
     logger.info("password-change user=%s outcome=done", user.pk)

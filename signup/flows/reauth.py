@@ -27,8 +27,16 @@ REAUTH_REFUSED = (
 )
 
 
-def reauthenticate(*, user: User, ip: str, password: str | None = None, code: str | None = None):
-    """Return if password (or a live login code of user's address) is right; raise otherwise."""
+def reauthenticate(
+    *,
+    user: User,
+    ip: str,
+    password: str | None = None,
+    code: str | None = None,
+    refused: str = REAUTH_REFUSED,
+):
+    """Return if password (or a live login code of user's address) is right;
+    raise otherwise (400 with the refused wording, or 429 past the limits)."""
     hold = login_attempt_reserve(email=user.email, ip=ip)
     if password is not None:
         right = check_password(password, user.password)
@@ -42,6 +50,6 @@ def reauthenticate(*, user: User, ip: str, password: str | None = None, code: st
         right = False
     if not right:  # the reservations stand: a failed login
         logger.info("reauth user=%s outcome=invalid", user.pk)
-        raise ApiError(400, "invalid_credentials", REAUTH_REFUSED)
+        raise ApiError(400, "invalid_credentials", refused)
     limits.login_address_clear(email=user.email)
     limits.login_ip_release(hold)

@@ -28,12 +28,11 @@ from django.utils.crypto import salted_hmac
 
 from signup.flows.codes import CodeCheck, address_code_check, code_email_request, code_refused
 from signup.models import PendingSignup, Profile, User, VerificationCode
-from signup.tokens import token_digest
+from signup.tokens import TOKEN_BYTES, token_digest
 
 logger = logging.getLogger(__name__)
 
 _SALT = "payshift.signup.verification-token"
-TOKEN_BYTES = 32
 
 
 def verification_token_new() -> str:

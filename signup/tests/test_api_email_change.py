@@ -87,14 +87,14 @@ def test_the_request_answers_the_same_for_a_free_a_taken_and_the_own_address(api
     bodies = {a.content.replace(n.encode(), b"<new>") for a, n in zip(answers, news, strict=True)}
     assert {a.status_code for a in answers} == {202}
     assert len(bodies) == 1
-    kinds = list(Outbox.objects.order_by("pk").values_list("kind", "context__email"))
-    assert kinds == [
-        (EMAIL_CHANGE_ASKED, EMAIL),
-        (EMAIL_CHANGE_CODE, NEW),
-        (EMAIL_CHANGE_ASKED, EMAIL),
-        (EMAIL_CHANGE_TAKEN, "taken@example.com"),
-        (EMAIL_CHANGE_ASKED, EMAIL),
-        (EMAIL_CHANGE_TAKEN, EMAIL),
+    rows = Outbox.objects.order_by("pk").values_list("kind", "context__email", "context__new_email")
+    assert list(rows) == [
+        (EMAIL_CHANGE_ASKED, EMAIL, NEW),
+        (EMAIL_CHANGE_CODE, EMAIL, NEW),
+        (EMAIL_CHANGE_ASKED, EMAIL, "taken@example.com"),
+        (EMAIL_CHANGE_TAKEN, EMAIL, "taken@example.com"),
+        (EMAIL_CHANGE_ASKED, EMAIL, EMAIL),
+        (EMAIL_CHANGE_TAKEN, EMAIL, EMAIL),
     ]
     deliver(EMAIL_CHANGE_TAKEN)
     (notice,) = smtp.handler.to("taken@example.com")
