@@ -151,8 +151,10 @@ api.add_router("/signup", signup_router)
 # Accounts after signup (issue 9).
 from signup.api.auth import router as auth_router  # noqa: E402
 from signup.api.me import router as me_router  # noqa: E402
+from signup.api.mfa import router as mfa_router  # noqa: E402
 
 api.add_router("/auth", auth_router)
+api.add_router("/me/mfa", mfa_router)  # before /me: its own paths
 api.add_router("/me", me_router)
 
 # --- JSON 404 with its code (core.middleware does Django's own 404/405) ------

@@ -433,6 +433,21 @@ LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 # GET /me/export per user in a fixed hour (Redis cache, failing open).
 EXPORTS_PER_HOUR = int(os.environ.get("EXPORTS_PER_HOUR", "5"))
 
+# --- Two-factor login (TOTP, signup.flows.mfa) --------------------------------
+# Fernet keys (urlsafe base64 of 32 bytes; make one with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`),
+# comma-separated: the first encrypts the TOTP secrets, every one decrypts.
+# Rotation: put a new key first, run `manage.py mfa_rotate_key`, then drop
+# the old one. Unset: one key derived from SECRET_KEY (check signup.W001 in
+# production: rotating SECRET_KEY would then make the secrets unreadable).
+MFA_ENCRYPTION_KEYS = env_list("MFA_ENCRYPTION_KEY")
+MFA_ISSUER = os.environ.get("MFA_ISSUER", "Payshift")  # the name authenticator apps show
+MFA_TOKEN_TTL_SECONDS = 5 * 60  # the second step of a login (mfa_token)
+MFA_FAILURES_PER_ACCOUNT = 5  # wrong second factors per account in the window: then 429
+MFA_FAILURE_WINDOW_SECONDS = 15 * 60
+MFA_RECOVERY_CODES = 10
+MFA_TOTP_DRIFT_STEPS = 1  # codes of this many 30 s steps before and after now are taken
+
 # --- Admin login throttle (django-axes) --------------------------------------
 # Failed admin logins are limited per IP and per account (each on its own:
 # 5 failures from one IP, or 5 for one account, lock that one out for
@@ -501,6 +516,7 @@ NOTIFICATION_BATCH_SIZE = 10_000
 WORKER_PERIODIC_JOBS = {
     "signup.flows.expiry.unverified_accounts_expire": 3600,
     "signup.idempotency.idempotency_purge": 3600,
+    "signup.flows.mfa_login.mfa_challenges_purge": 3600,
 }
 
 # --- Dramatiq broker ---------------------------------------------------------

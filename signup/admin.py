@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 
 from core.errors import ApiError
 from signup.flows.closing import user_close
+from signup.flows.mfa import mfa_reset_by_staff, mfa_status
 from signup.flows.signup import user_create
 from signup.flows.status import user_deactivate, user_reactivate
 from signup.models import AccessToken, EmailChange, Profile, User, Wallet
@@ -113,13 +114,15 @@ class UserAdmin(DjangoUserAdmin):
         "is_active",
         "access_tokens",
         "messages",
+        "two_factor",
     )
-    actions = ["deactivate", "reactivate", "close_account"]
+    actions = ["deactivate", "reactivate", "close_account", "reset_two_factor"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Status", {"fields": ("is_active", "email_verified_at", "date_joined", "last_login")}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Access tokens", {"fields": ("access_tokens",)}),
+        ("Two-factor login", {"fields": ("two_factor",)}),
         ("Email and notifications", {"fields": ("messages",)}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
@@ -154,6 +157,13 @@ class UserAdmin(DjangoUserAdmin):
             for model, label in (("outbox", "outbox rows"), ("notification", "notifications"))
         )
         return format_html_join(" · ", '<a href="{}?user__id__exact={}">{}</a>', links)
+
+    @admin.display(description="two-factor login (the secret and codes are never shown)")
+    def two_factor(self, obj: User) -> str:
+        found = mfa_status(user=obj)
+        if not found.totp:
+            return "off"
+        return f"on (authenticator app); {found.recovery_codes_left} recovery code(s) left"
 
     def get_inline_instances(self, request, obj=None):
         return super().get_inline_instances(request, obj) if obj else []
@@ -215,3 +225,17 @@ class UserAdmin(DjangoUserAdmin):
                 f"first): {', '.join(refused)}.",
                 messages.WARNING,
             )
+
+    @admin.action(
+        description="Reset two-factor login (lost app and recovery codes; notifies the user)"
+    )
+    def reset_two_factor(self, request, queryset):
+        """For a user who proved who they are to support some other way: the
+        app and recovery codes are deleted; an email tells the user."""
+        reset = sum(1 for user in queryset if mfa_reset_by_staff(user=user))
+        self.message_user(
+            request,
+            f"Two-factor login reset for {reset} account(s); "
+            f"{queryset.count() - reset} had it off.",
+            messages.SUCCESS,
+        )

@@ -7,8 +7,8 @@ class SignupConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.password_validation import get_default_password_validators
 
-        # Register the signup app's outbox kinds (messaging.kinds).
-        from signup import messages  # noqa: F401
+        # Register the signup app's outbox kinds (messaging.kinds) and checks.
+        from signup import checks, messages  # noqa: F401
         from signup.flows.signup import user_create
         from signup.models import UserManager
 

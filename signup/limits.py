@@ -291,11 +291,17 @@ def login_address_reserve(*, email: str) -> Hold:
     )
 
 
+def address_failures_reset(*, email: str, kind: str) -> None:
+    """No failures left for (address, kind), a reservation's included: one
+    UPDATE (the next reservation starts a new window); not
+    address_failures_clear, whose DELETE Django wraps in a transaction
+    (BEGIN, DELETE, COMMIT)."""
+    AddressCounter.objects.filter(key=address_key(email), kind=kind).update(failures=0)
+
+
 def login_address_clear(*, email: str) -> None:
-    """A right login: no failures left, this reservation's included. One UPDATE
-    (the next reservation starts a new window); not address_failures_clear,
-    whose DELETE Django wraps in a transaction (BEGIN, DELETE, COMMIT)."""
-    AddressCounter.objects.filter(key=address_key(email), kind=LOGIN).update(failures=0)
+    """A right login: no failures left, this reservation's included."""
+    address_failures_reset(email=email, kind=LOGIN)
 
 
 def login_address_release(*, email: str) -> None:

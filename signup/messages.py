@@ -46,6 +46,12 @@ EMAIL_CHANGED = "accounts.email_change.done"
 # the tombstone by then) and "at" the time.
 CLOSED_EMAIL = "accounts.closed.email"
 CLOSED_NOTICE = "accounts.closed.notify"
+# Two-factor login: context "at" (the time), "by" ("user" or "staff") for
+# off, "left" (recovery codes left) for a recovery code used. Never a secret.
+MFA_ENABLED_EMAIL = "accounts.mfa.enabled"
+MFA_DISABLED_EMAIL = "accounts.mfa.disabled"
+MFA_RECOVERY_USED_EMAIL = "accounts.mfa.recovery_code_used"
+MFA_RECOVERY_NEW_EMAIL = "accounts.mfa.recovery_codes_new"
 
 WELCOME_BODY = (
     "Your Payshift account has been created. If you have not verified your email "
@@ -220,3 +226,39 @@ def closed_notices(user: User, context: dict) -> list[Notification]:
     by = "by staff" if context.get("by") == "staff" else "by its owner"
     body = f"Account #{user.pk} was closed {by} on {context.get('at', 'recently')} (UTC)."
     return _admin_notices(user, kind="account_closed", title="Account closed", body=body)
+
+
+@email_kind(MFA_ENABLED_EMAIL)
+def mfa_enabled_email(user: User, context: dict):
+    return _email("mfa_enabled", user, email=user.email, at=context.get("at", "recently"))
+
+
+@email_kind(MFA_DISABLED_EMAIL)
+def mfa_disabled_email(user: User, context: dict):
+    """Off by the user, or reset by staff (the user lost the app and the codes)."""
+    return _email(
+        "mfa_disabled",
+        user,
+        email=user.email,
+        at=context.get("at", "recently"),
+        by_staff=context.get("by") == "staff",
+    )
+
+
+@email_kind(MFA_RECOVERY_USED_EMAIL)
+def mfa_recovery_used_email(user: User, context: dict):
+    """How many remain (context["left"], counted when the code was burnt)."""
+    return _email(
+        "mfa_recovery_code_used",
+        user,
+        email=user.email,
+        at=context.get("at", "recently"),
+        left=context.get("left", 0),
+    )
+
+
+@email_kind(MFA_RECOVERY_NEW_EMAIL)
+def mfa_recovery_new_email(user: User, context: dict):
+    return _email(
+        "mfa_recovery_codes_new", user, email=user.email, at=context.get("at", "recently")
+    )

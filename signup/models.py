@@ -28,8 +28,10 @@ class UserManager(BaseUserManager):
         return {"email_lower": address_key(email)}
 
     def get_by_natural_key(self, username: str):
-        """Login by email, case-insensitively (the account's identity)."""
-        return self.get_by_email(username)
+        """Login by email, case-insensitively (the account's identity), with
+        the user's authenticator joined: a right password then knows whether
+        a second step follows without another query."""
+        return self.select_related("totp").get(**self.email_lookup(username))
 
     def get_queryset(self):
         return super().get_queryset().alias(email_lower=Lower("email"))
@@ -266,3 +268,65 @@ class AddressCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}: {self.failures}"
+
+
+class TotpDevice(models.Model):
+    """An authenticator app (TOTP, RFC 6238) of one user: pending until a code
+    from it confirms it, then two-factor login is on (signup.flows.mfa).
+
+    The secret is kept only encrypted (signup.authenticator: Fernet with
+    MFA_ENCRYPTION_KEY). last_step is the time step of the last code used:
+    a code of that step or an earlier one is refused, so each code works once,
+    decided by one conditional UPDATE (two parallel uses: one wins).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
+    secret = models.TextField()  # a Fernet token of the base32 secret, never the secret
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # None: enrolment pending
+    last_step = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"authenticator of user {self.user_id}"
+
+    @property
+    def is_on(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class RecoveryCode(models.Model):
+    """One of a user's single-use recovery codes, only as its keyed hash.
+
+    A set of MFA_RECOVERY_CODES is made when two-factor login is turned on
+    and when the user asks for a new set (the old set is deleted); using one
+    is one conditional UPDATE (two parallel uses: one wins).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code #{self.pk} of user {self.user_id}"
+
+
+class MfaChallenge(models.Model):
+    """The second step of a login whose first factor was right, on an account
+    with two-factor login on: the client holds the mfa_token (only its
+    SHA-256 is here) and trades it, with a second factor, for an access
+    token. Short-lived (MFA_TOKEN_TTL_SECONDS), single use, bound to the user.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="mfa_challenges")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"mfa challenge #{self.pk} of user {self.user_id}"

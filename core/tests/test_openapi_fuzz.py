@@ -40,6 +40,7 @@ AUTH_POSTS = {
     "/api/v1/auth/code/verify",
     "/api/v1/auth/password/reset",
     "/api/v1/auth/password/reset/confirm",
+    "/api/v1/auth/mfa",
 }
 AUTHED = {
     "POST /api/v1/auth/logout",
@@ -56,6 +57,11 @@ AUTHED = {
     "DELETE /api/v1/me/sessions/{session_id}",
     "DELETE /api/v1/me",
     "GET /api/v1/me/export",
+    "GET /api/v1/me/mfa",
+    "POST /api/v1/me/mfa/totp",
+    "POST /api/v1/me/mfa/totp/confirm",
+    "DELETE /api/v1/me/mfa/totp",
+    "POST /api/v1/me/mfa/recovery-codes",
 }
 OPERATIONS = (
     {f"GET {path}" for path in HEALTH} | {f"POST {path}" for path in POSTS | AUTH_POSTS} | AUTHED

@@ -8,9 +8,18 @@ from core.throttles import ClientIPThrottle
 from signup.api.bearer import bearer
 from signup.api.clients import request_client
 from signup.flows.login import login_code_request, login_code_verify, user_login
+from signup.flows.mfa_login import CHALLENGE_GONE, INVALID_SECOND_FACTOR, LoginResult, mfa_login
 from signup.flows.password import password_reset_confirm, password_reset_request
 from signup.flows.sessions import sessions_end
-from signup.schemas.auth import CodeSentOut, LoginIn, LogoutIn, ResetConfirmIn, TokenOut
+from signup.schemas.auth import (
+    CodeSentOut,
+    LoginIn,
+    LogoutIn,
+    MfaLoginIn,
+    MfaRequiredOut,
+    ResetConfirmIn,
+    TokenOut,
+)
 from signup.schemas.common import (
     AUTHED_DOCS,
     AUTHED_ERRORS,
@@ -19,28 +28,55 @@ from signup.schemas.common import (
     ERROR_RESPONSES,
     CodeIn,
     EmailIn,
+    error_docs,
+    error_examples,
 )
 
 router = Router(tags=["accounts"])
+
+MFA_DOCS = error_docs(
+    s400=error_examples(
+        wrong_code=("invalid_code", INVALID_SECOND_FACTOR),
+        mfa_token_gone=("invalid_code", CHALLENGE_GONE),
+    ),
+    s429=error_examples(
+        too_many_attempts=(
+            "too_many_attempts",
+            "Too many wrong two-factor codes for this account. Try again in 840 seconds.",
+        )
+    ),
+)
 
 
 def _token_out(raw: str) -> TokenOut:
     return TokenOut(access_token=raw, expires_in=settings.ACCESS_TOKEN_TTL_SECONDS)
 
 
+def _login_out(result: LoginResult) -> TokenOut | MfaRequiredOut:
+    """The token, or (two-factor login on) the mfa_token for the second step."""
+    if result.mfa_token is not None:
+        return MfaRequiredOut(mfa_token=result.mfa_token)
+    assert result.access_token is not None
+    return _token_out(result.access_token)
+
+
+LOGIN_ANSWERS = {200: TokenOut | MfaRequiredOut}
+
+
 @router.post(
     "/login",
-    response={200: TokenOut, 403: ERROR_RESPONSES[400], **ERROR_RESPONSES},
+    response={**LOGIN_ANSWERS, 403: ERROR_RESPONSES[400], **ERROR_RESPONSES},
     throttle=ClientIPThrottle("auth-login"),
     summary="Log in with email and password",
     openapi_extra=ERROR_DOCS,
 )
 def login(request: HttpRequest, payload: LoginIn):
     """400 for any wrong address or password (or a deactivated account), after
-    the same work; 403 for the right password on an unverified address."""
+    the same work; 403 for the right password on an unverified address. With
+    two-factor login on, a right password answers the second step's mfa_token."""
     client = request_client(request)
-    raw, _ = user_login(email=payload.email, password=payload.password, client=client)
-    return Status(200, _token_out(raw))
+    result = user_login(email=payload.email, password=payload.password, client=client)
+    return Status(200, _login_out(result))
 
 
 @router.post(
@@ -58,15 +94,16 @@ def code_request(request: HttpRequest, payload: EmailIn):
 
 @router.post(
     "/code/verify",
-    response={200: TokenOut, **ERROR_RESPONSES},
+    response={**LOGIN_ANSWERS, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("auth-code-verify"),
     summary="Log in with an emailed code",
     openapi_extra=ERROR_DOCS,
 )
 def code_verify(request: HttpRequest, payload: CodeIn):
+    """With two-factor login on, a right code answers the second step's mfa_token."""
     client = request_client(request)
-    raw, _ = login_code_verify(email=payload.email, code=payload.code, client=client)
-    return Status(200, _token_out(raw))
+    result = login_code_verify(email=payload.email, code=payload.code, client=client)
+    return Status(200, _login_out(result))
 
 
 @router.post(
@@ -84,17 +121,38 @@ def reset_request(request: HttpRequest, payload: EmailIn):
 
 @router.post(
     "/password/reset/confirm",
-    response={200: TokenOut, **ERROR_RESPONSES},
+    response={**LOGIN_ANSWERS, **ERROR_RESPONSES},
     throttle=ClientIPThrottle("auth-reset-confirm"),
     summary="Set a new password with the emailed code",
     openapi_extra=ERROR_DOCS,
 )
 def reset_confirm(request: HttpRequest, payload: ResetConfirmIn):
-    """Every older token of the account stops working; a new one is returned."""
-    raw, _ = password_reset_confirm(
+    """Every older token of the account stops working; a new one is returned
+    (with two-factor login on, the second step's mfa_token: a reset leaves it on)."""
+    result = password_reset_confirm(
         email=payload.email,
         code=payload.code,
         password=payload.password,
+        client=request_client(request),
+    )
+    return Status(200, _login_out(result))
+
+
+@router.post(
+    "/mfa",
+    response={200: TokenOut, **ERROR_RESPONSES},
+    throttle=ClientIPThrottle("auth-mfa"),
+    summary="Log in, second step: a code from the authenticator app or a recovery code",
+    openapi_extra=MFA_DOCS,
+)
+def mfa(request: HttpRequest, payload: MfaLoginIn):
+    """400 invalid_code for a wrong or used code, or an expired or used
+    mfa_token; 429 too_many_attempts after 5 wrong ones for the account in
+    15 minutes. A recovery code works once; the user is told how many remain."""
+    raw, _ = mfa_login(
+        mfa_token=payload.mfa_token,
+        code=payload.code,
+        recovery_code=payload.recovery_code,
         client=request_client(request),
     )
     return Status(200, _token_out(raw))

@@ -7,7 +7,7 @@ from ninja import Path, Query, Router, Status
 from core.errors import ApiError
 from messaging import feed
 from signup.api.bearer import bearer
-from signup.api.clients import request_client
+from signup.api.clients import request_proof
 from signup.flows.closing import WALLET_NOT_EMPTY, account_close
 from signup.flows.email_change import email_change_confirm, email_change_request
 from signup.flows.export import account_export
@@ -124,12 +124,8 @@ def password_change_view(request: HttpRequest, payload: PasswordChangeIn):
     """400 invalid_credentials for a wrong current password (a failed login:
     429 past the limit); 422 for a refused new one. Every other session ends."""
     password_policy_check(payload.new_password, user=request.auth.user, field="new_password")
-    password_change(
-        token=request.auth,
-        current_password=payload.current_password,
-        new_password=payload.new_password,
-        ip=request_client(request).ip or "",
-    )
+    proof = request_proof(request, payload, password=payload.current_password)
+    password_change(token=request.auth, proof=proof, new_password=payload.new_password)
     return Status(204, None)
 
 
@@ -161,11 +157,7 @@ def email_change(request: HttpRequest, payload: EmailChangeIn):
     """202 whether the new address is free, taken or the user's own; a code
     goes to a free one (confirm with it), a notice to the current one."""
     email_change_request(
-        user=request.auth.user,
-        new_email=payload.new_email,
-        ip=request_client(request).ip or "",
-        password=payload.password,
-        code=payload.code,
+        user=request.auth.user, new_email=payload.new_email, proof=request_proof(request, payload)
     )
     return Status(202, EmailChangeOut(new_email=payload.new_email))
 
@@ -216,10 +208,5 @@ def account_close_view(request: HttpRequest, payload: CloseIn):
     notice to every admin. 409 wallet_not_empty while the balance is not
     zero; 400 invalid_credentials for a wrong password or code (a failed
     login: 429 past the limit)."""
-    account_close(
-        user=request.auth.user,
-        ip=request_client(request).ip or "",
-        password=payload.password,
-        code=payload.code,
-    )
+    account_close(user=request.auth.user, proof=request_proof(request, payload))
     return Status(204, None)

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
-from signup.flows.reauth import reauthenticate
+from signup.flows.reauth import Proof, reauthenticate
 from signup.messages import CLOSED_EMAIL, CLOSED_NOTICE, notice_time
 from signup.models import EmailChange, PendingSignup, Profile, User, VerificationCode, Wallet
 from signup.tokens import user_tokens_revoke
@@ -42,14 +42,12 @@ def tombstone(user_id: int) -> str:
     return f"deleted-{user_id}@closed.invalid"
 
 
-def account_close(
-    *, user: User, ip: str, password: str | None = None, code: str | None = None
-) -> None:
+def account_close(*, user: User, proof: Proof) -> None:
     """The owner closes the account, re-authenticated by password or a fresh login
     code (400 invalid_credentials, a failed login; 429 past the limits), then
     user_close (409 wallet_not_empty). The Argon2id check runs before the
     transaction, so no row stays locked through it."""
-    reauthenticate(user=user, ip=ip, password=password, code=code)
+    reauthenticate(user=user, proof=proof)
     user_close(user=user)
 
 

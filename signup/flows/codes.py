@@ -199,7 +199,7 @@ def account_code_check(*, email: str, code: str, purpose: str) -> User | CodeChe
     checked = address_code_check(email=email, code=code, purpose=purpose)
     if isinstance(checked, CodeCheck):
         return checked
-    user = User.objects.get(pk=checked.user_id)
+    user = User.objects.select_related("totp").get(pk=checked.user_id)  # login_result reads it
     if not CODE_EMAILS[purpose].eligible(user):  # deactivated (or unverified) since it was sent
         return CodeCheck.INVALID
     return user

@@ -23,7 +23,7 @@ from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup.codes import codes_kill_for_address
 from signup.flows.codes import CodeCheck, address_code_check, code_refused, code_request_refused
-from signup.flows.reauth import reauthenticate
+from signup.flows.reauth import Proof, reauthenticate
 from signup.limits import address_code_ask
 from signup.messages import (
     EMAIL_CHANGE_ASKED,
@@ -40,13 +40,11 @@ logger = logging.getLogger(__name__)
 PURPOSE = VerificationCode.Purpose.EMAIL_CHANGE
 
 
-def email_change_request(
-    *, user: User, new_email: str, ip: str, password: str | None = None, code: str | None = None
-) -> None:
+def email_change_request(*, user: User, new_email: str, proof: Proof) -> None:
     """Ask to move user to new_email (normalized): the same work for a free,
     a taken and the user's own address. Raises 400 (re-authentication) or 429
     (the purpose's code limits on the current address)."""
-    reauthenticate(user=user, ip=ip, password=password, code=code)
+    reauthenticate(user=user, proof=proof)
     now = timezone.now()
     with transaction.atomic():
         limit = address_code_ask(email=user.email, purpose=PURPOSE)

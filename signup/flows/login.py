@@ -14,8 +14,9 @@ from django.db import transaction
 from core.errors import ApiError, rate_limited
 from signup import limits
 from signup.flows.codes import account_code_check, code_email_request, code_refused
-from signup.models import AccessToken, User, VerificationCode
-from signup.tokens import Client, token_issue
+from signup.flows.mfa_login import LoginResult, login_result
+from signup.models import User, VerificationCode
+from signup.tokens import Client
 
 logger = logging.getLogger(__name__)
 _PASSWORD_BACKEND = ModelBackend()
@@ -23,8 +24,9 @@ _PASSWORD_BACKEND = ModelBackend()
 INVALID_CREDENTIALS = "Invalid email or password."
 
 
-def user_login(*, email: str, password: str, client: Client) -> tuple[str, AccessToken]:
-    """A new token for a right password on a verified, active account.
+def user_login(*, email: str, password: str, client: Client) -> LoginResult:
+    """A new token for a right password on a verified, active account (or,
+    with two-factor login on, an mfa_token for the second step).
 
     One 400 for an unknown address, a wrong password and a deactivated
     account, after the same Argon2id work. Failed logins are limited per IP
@@ -56,9 +58,10 @@ def user_login(*, email: str, password: str, client: Client) -> tuple[str, Acces
         )
     limits.login_address_clear(email=email)  # the failures, and this reservation
     limits.login_ip_release(ip_hold)
-    raw, token = token_issue(user=user, client=client)
-    logger.info("login user=%s outcome=token method=password", user.pk)
-    return raw, token
+    result = login_result(user=user, client=client)  # the user's device was joined: no query
+    if result.access_token:
+        logger.info("login user=%s outcome=token method=password", user.pk)
+    return result
 
 
 def login_attempt_reserve(*, email: str, ip: str) -> limits.Hold:
@@ -89,8 +92,9 @@ def login_code_request(*, email: str) -> None:
     code_email_request(email=email, purpose=VerificationCode.Purpose.LOGIN)
 
 
-def login_code_verify(*, email: str, code: str, client: Client) -> tuple[str, AccessToken]:
-    """A token for a right login code; clears the address's failed password logins.
+def login_code_verify(*, email: str, code: str, client: Client) -> LoginResult:
+    """A token for a right login code (or the second step, with two-factor
+    login on); clears the address's failed password logins.
 
     The refusal is raised after the commit: the wrong attempt must be counted.
     """
@@ -98,8 +102,9 @@ def login_code_verify(*, email: str, code: str, client: Client) -> tuple[str, Ac
         checked = account_code_check(email=email, code=code, purpose=VerificationCode.Purpose.LOGIN)
         if isinstance(checked, User):
             limits.address_failures_clear(email=email, kind=limits.LOGIN)
-            raw, token = token_issue(user=checked, client=client)
+            result = login_result(user=checked, client=client)
     if not isinstance(checked, User):
         raise code_refused(checked, purpose=VerificationCode.Purpose.LOGIN)
-    logger.info("login user=%s outcome=token method=code", checked.pk)
-    return raw, token
+    if result.access_token:
+        logger.info("login user=%s outcome=token method=code", checked.pk)
+    return result

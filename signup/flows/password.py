@@ -17,10 +17,11 @@ from messaging.outbox import outbox_add_on_commit
 from signup import limits
 from signup.flows.codes import account_code_check, code_email_request, code_refused
 from signup.flows.email_change import email_change_cancel
-from signup.flows.reauth import reauthenticate
+from signup.flows.mfa_login import LoginResult, login_result
+from signup.flows.reauth import Proof, reauthenticate
 from signup.messages import PASSWORD_CHANGED_EMAIL, notice_time
 from signup.models import AccessToken, PendingSignup, User, VerificationCode
-from signup.tokens import Client, token_issue, user_tokens_revoke
+from signup.tokens import Client, user_tokens_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ def password_reset_request(*, email: str) -> None:
     code_email_request(email=email, purpose=VerificationCode.Purpose.RESET)
 
 
-def password_reset_confirm(
-    *, email: str, code: str, password: str, client: Client
-) -> tuple[str, AccessToken]:
-    """Set a new password with a reset code: every older token dies, a new one is given.
+def password_reset_confirm(*, email: str, code: str, password: str, client: Client) -> LoginResult:
+    """Set a new password with a reset code: every older token dies, a new one
+    is given (or, with two-factor login on, the login's second step: a reset
+    proves the mailbox, not the second factor, and leaves it on).
 
     The password is hashed before the transaction (and on every path: equal
     work), so no row stays locked through Argon2id. A reset code proves the
@@ -61,16 +62,14 @@ def password_reset_confirm(
             email_change_cancel(user=user)
             user_tokens_revoke(user=user)
             limits.address_failures_clear(email=email, kind=limits.LOGIN)
-            raw, token = token_issue(user=user, client=client)
+            result = login_result(user=user, client=client)
     if not isinstance(checked, User):  # after the commit: the wrong attempt is counted
         raise code_refused(checked, purpose=VerificationCode.Purpose.RESET)
     logger.info("password-reset user=%s outcome=done", user.pk)
-    return raw, token
+    return result
 
 
-def password_change(
-    *, token: AccessToken, current_password: str, new_password: str, ip: str
-) -> None:
+def password_change(*, token: AccessToken, proof: Proof, new_password: str) -> None:
     """Set a new password, re-authenticated with the current one (the new one
     has passed the validators); every other session ends, this one stays.
 
@@ -80,7 +79,7 @@ def password_change(
     transaction, so no row stays locked through them.
     """
     user = token.user
-    reauthenticate(user=user, ip=ip, password=current_password, refused=CURRENT_REFUSED)
+    reauthenticate(user=user, proof=proof, refused=CURRENT_REFUSED)
     password_hash = make_password(new_password)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(password=password_hash)

@@ -93,13 +93,23 @@ class NotificationsOut(Schema):
 
 class ReauthIn(Schema):
     """Re-authentication: the current password, or a fresh login code
-    (POST /api/v1/auth/code) for a user who logs in by code."""
+    (POST /api/v1/auth/code) for a user who logs in by code; and mfa_code
+    where two-factor login is on."""
 
     password: str | None = Field(
         None, min_length=1, max_length=4096, json_schema_extra=optional, examples=["my passphrase"]
     )
     code: str | None = Field(
         None, min_length=1, max_length=32, json_schema_extra=optional, examples=["042917"]
+    )
+    mfa_code: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Where two-factor login is on: the code the authenticator app shows, "
+        "or a recovery code.",
+        json_schema_extra=optional,
+        examples=["492039"],
     )
 
     @model_validator(mode="after")
@@ -151,6 +161,15 @@ class PasswordChangeIn(Schema):
         description=POLICY_TEXT,
         examples=["a new long passphrase"],
         json_schema_extra={"minLength": 10},
+    )
+    mfa_code: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Where two-factor login is on: the code the authenticator app shows, "
+        "or a recovery code.",
+        json_schema_extra=optional,
+        examples=["492039"],
     )
 
 
@@ -277,3 +296,51 @@ class FeedQuery(Schema):
                     "Not a cursor from this API: pass next_cursor from the previous page.",
                 ) from None
         return value
+
+
+class MfaStatusOut(Schema):
+    totp: bool = Field(
+        ..., description="Two-factor login with an authenticator app is on.", examples=[True]
+    )
+    recovery_codes_left: int = Field(..., description="Unused recovery codes.", examples=[9])
+
+
+class TotpEnrolOut(Schema):
+    """Add the secret to an authenticator app (scan the QR code, or open the
+    URI on the phone), then confirm with the code it shows. Shown once."""
+
+    secret: str = Field(
+        ...,
+        description="Base32, for typing in by hand.",
+        examples=["JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"],
+    )
+    otpauth_uri: str = Field(
+        ...,
+        examples=[
+            "otpauth://totp/Payshift:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+            "&issuer=Payshift"
+        ],
+    )
+    qr_svg: str = Field(
+        ...,
+        description="The URI as a QR code: an SVG data URI.",
+        examples=["data:image/svg+xml,%3Csvg..."],
+    )
+
+
+class TotpConfirmIn(Schema):
+    code: str = Field(
+        ...,
+        min_length=1,
+        max_length=32,
+        description="The 6-digit code the authenticator app shows.",
+        examples=["492039"],
+    )
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes: list[str] = Field(
+        ...,
+        description="Each logs in once instead of an app code. Shown this once: keep them safe.",
+        examples=[["k7mq-2xwp-9hcd", "r4ts-8bvn-3jzy"]],
+    )
