@@ -100,6 +100,7 @@ def totp_match(secret: str, code: str, *, at: float | None = None, digits: int =
     Every candidate is computed and compared (constant time for a code of
     the right form); the latest matching step wins.
     """
+    code = totp_code_normalize(code)
     if not (len(code) == digits and code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret, digits=digits, interval=TOTP_PERIOD)
@@ -131,6 +132,12 @@ def recovery_code_hash(code: str, *, user_id: int) -> str:
     return salted_hmac(_RECOVERY_SALT, value, algorithm="sha256").hexdigest()
 
 
+def totp_code_normalize(code: str) -> str:
+    """As typed or pasted: "492 039" is "492039"."""
+    return "".join(code.split())
+
+
 def looks_like_totp(code: str) -> bool:
     """A TOTP code (6 digits), not a recovery code: how mfa_code is read."""
-    return len(code.strip()) == TOTP_DIGITS and code.strip().isascii() and code.strip().isdigit()
+    code = totp_code_normalize(code)
+    return len(code) == TOTP_DIGITS and code.isascii() and code.isdigit()

@@ -52,6 +52,7 @@ MFA_ENABLED_EMAIL = "accounts.mfa.enabled"
 MFA_DISABLED_EMAIL = "accounts.mfa.disabled"
 MFA_RECOVERY_USED_EMAIL = "accounts.mfa.recovery_code_used"
 MFA_RECOVERY_NEW_EMAIL = "accounts.mfa.recovery_codes_new"
+MFA_FAILURES_EMAIL = "accounts.mfa.failures"  # the account's wrong second factors hit the limit
 
 WELCOME_BODY = (
     "Your Payshift account has been created. If you have not verified your email "
@@ -262,3 +263,10 @@ def mfa_recovery_new_email(user: User, context: dict):
     return _email(
         "mfa_recovery_codes_new", user, email=user.email, at=context.get("at", "recently")
     )
+
+
+@email_kind(MFA_FAILURES_EMAIL)
+def mfa_failures_email(user: User, context: dict):
+    """Someone with the first factor (the password, or the mailbox) keeps
+    failing the second: the owner should change the password."""
+    return _email("mfa_failures", user, email=user.email, at=context.get("at", "recently"))

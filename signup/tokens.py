@@ -73,7 +73,8 @@ def token_issue(*, user: User, client: Client | None = None) -> tuple[str, Acces
 
 
 def token_authenticate(*, raw: str) -> AccessToken | None:
-    """The live token for raw with its user and profile, in one indexed query.
+    """The live token for raw with its user, profile and authenticator (two-factor
+    login's state, for re-authentication), in one indexed query.
 
     None when unknown, expired, revoked or the account is inactive. last_used_at
     is written at most once a minute (a second statement only then).
@@ -82,7 +83,7 @@ def token_authenticate(*, raw: str) -> AccessToken | None:
         return None
     now = timezone.now()
     token = (
-        AccessToken.objects.select_related("user", "user__profile")
+        AccessToken.objects.select_related("user", "user__profile", "user__totp")
         .filter(
             key_hash=token_digest(raw),
             revoked_at__isnull=True,

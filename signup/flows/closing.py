@@ -9,8 +9,8 @@ flight is waited for and seen, and none can land once the check passed.
 Otherwise one transaction: the account is deactivated, every token revoked,
 the personal data erased (the name; the address becomes a tombstone no one
 can sign up with or mail, so the address is free for a new account), the
-password made unusable, pending signups, a pending email change and every
-code deleted. What the business must keep stays: the user id and the
+password made unusable, pending signups, a pending email change, every
+code, and two-factor login's secret and recovery codes deleted. What the business must keep stays: the user id and the
 wallet row with its zero balance. Two outbox rows: a goodbye email to the
 old address (carried in the rows' context: the row's user has the tombstone
 by then) and a notice to every admin (one INSERT by the worker).
@@ -25,7 +25,17 @@ from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup.flows.reauth import Proof, reauthenticate
 from signup.messages import CLOSED_EMAIL, CLOSED_NOTICE, notice_time
-from signup.models import EmailChange, PendingSignup, Profile, User, VerificationCode, Wallet
+from signup.models import (
+    EmailChange,
+    MfaChallenge,
+    PendingSignup,
+    Profile,
+    RecoveryCode,
+    TotpDevice,
+    User,
+    VerificationCode,
+    Wallet,
+)
 from signup.tokens import user_tokens_revoke
 
 logger = logging.getLogger(__name__)
@@ -78,6 +88,11 @@ def user_close(*, user: User, by_staff: bool = False) -> bool:
     Profile.objects.filter(user_id=user.pk).update(full_name="")
     user_tokens_revoke(user=user)
     PendingSignup.objects.filter(user_id=user.pk).delete()
+    # Two-factor login's secret, recovery codes and login steps: nothing of
+    # them is the business's to keep.
+    TotpDevice.objects.filter(user_id=user.pk).delete()
+    RecoveryCode.objects.filter(user_id=user.pk).delete()
+    MfaChallenge.objects.filter(user_id=user.pk).delete()
     context = {
         "email": old_email,
         "at": notice_time(),

@@ -36,7 +36,7 @@ from signup.authenticator import (
     secret_decrypt,
     totp_match,
 )
-from signup.messages import MFA_RECOVERY_USED_EMAIL, notice_time
+from signup.messages import MFA_FAILURES_EMAIL, MFA_RECOVERY_USED_EMAIL, notice_time
 from signup.models import AccessToken, MfaChallenge, RecoveryCode, TotpDevice, User
 from signup.tokens import TOKEN_BYTES, Client, token_digest, token_issue
 
@@ -149,6 +149,10 @@ def second_factor_check(
         right = False
     if not right:  # the reservation stands: a wrong second factor
         logger.info("mfa-check user=%s outcome=invalid attempts=%s", user.pk, hold.count)
+        if hold.count == settings.MFA_FAILURES_PER_ACCOUNT:  # once per window: tell the owner
+            outbox_add_on_commit(
+                user=user, kinds=[MFA_FAILURES_EMAIL], context={"at": notice_time()}
+            )
         raise ApiError(400, refusal, INVALID_SECOND_FACTOR)
     mfa_failures_clear(user=user)
 
@@ -156,7 +160,7 @@ def second_factor_check(
 def second_factor_check_any(*, user: User, mfa_code: str, refusal: str = "invalid_code") -> None:
     """second_factor_check for one field that holds either kind (re-authentication)."""
     if looks_like_totp(mfa_code):
-        second_factor_check(user=user, code=mfa_code.strip(), refusal=refusal)
+        second_factor_check(user=user, code=mfa_code, refusal=refusal)
     else:
         second_factor_check(user=user, recovery_code=mfa_code, refusal=refusal)
 
