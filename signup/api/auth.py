@@ -52,12 +52,18 @@ def _token_out(raw: str) -> TokenOut:
     return TokenOut(access_token=raw, expires_in=settings.ACCESS_TOKEN_TTL_SECONDS)
 
 
-def _login_out(result: LoginResult) -> TokenOut | MfaRequiredOut:
-    """The token, or (two-factor login on) the mfa_token for the second step."""
+def _login_out(result: LoginResult) -> dict:
+    """The token, or (two-factor login on) the mfa_token for the second step.
+
+    As a dict: ninja validates an object against the answer's union
+    (TokenOut | MfaRequiredOut) by reading each member's fields from it; a
+    field the object lacks is looked up through django.template.Variable,
+    which logs the miss at DEBUG (django.template) with the object's repr,
+    the access token or mfa_token in it. A dict has no such lookup."""
     if result.mfa_token is not None:
-        return MfaRequiredOut(mfa_token=result.mfa_token)
+        return MfaRequiredOut(mfa_token=result.mfa_token).model_dump()
     assert result.access_token is not None
-    return _token_out(result.access_token)
+    return _token_out(result.access_token).model_dump()
 
 
 LOGIN_ANSWERS = {200: TokenOut | MfaRequiredOut}

@@ -19,6 +19,7 @@ from io import StringIO
 
 import dramatiq
 import pyotp
+import pytest
 from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
@@ -69,7 +70,7 @@ class Seen:
 
 
 def leaks(needles: dict[str, tuple[str, bool]], stores: dict[str, str]) -> list[str]:
-    """"<needle label> in <place>" for every needle found in a store."""
+    """ "<needle label> in <place>" for every needle found in a store."""
     found = []
     for place, text in stores.items():
         folded = text.lower()
@@ -128,7 +129,9 @@ def drive_two_factor(api, email: str = "ada@example.com") -> Seen:
 
     mfa_token = login_step_one(api, seen, email)
     second_step(api, seen, {"mfa_token": mfa_token, "code": used}, status=400)  # a replay
-    second_step(api, seen, {"mfa_token": mfa_token, "code": totp_code(seen.secret, at=time.time() + 30)})
+    second_step(
+        api, seen, {"mfa_token": mfa_token, "code": totp_code(seen.secret, at=time.time() + 30)}
+    )
 
     mfa_token = login_step_one(api, seen, email)
     second_step(api, seen, {"mfa_token": mfa_token, "recovery_code": "zzzz-zzzz-zzzz"}, status=400)
@@ -154,7 +157,8 @@ def database_dump(prefix: str = "") -> dict[str, str]:
         for table in connection.introspection.table_names():
             if not table.startswith(prefix):
                 continue
-            cursor.execute(f"SELECT t::text FROM {connection.ops.quote_name(table)} AS t")
+            quoted = connection.ops.quote_name(table)  # a name the database listed
+            cursor.execute(f"SELECT t::text FROM {quoted} AS t")  # noqa: S608
             dump[f"table {table}"] = "\n".join(row for (row,) in cursor.fetchall())
     return dump
 
@@ -191,7 +195,7 @@ def queued_messages(queue: str) -> list[dict]:
 
 @dataclass
 class Logs:
-    caplog: object
+    caplog: pytest.LogCaptureFixture
     streams: dict[str, StringIO]
 
     def stores(self) -> dict[str, str]:
@@ -200,7 +204,9 @@ class Logs:
         handler's own output."""
         from core.logs import JsonFormatter
 
-        text = logging.Formatter(settings.LOGGING["formatters"]["text"]["format"], defaults={"request_id": "-"})
+        text = logging.Formatter(
+            settings.LOGGING["formatters"]["text"]["format"], defaults={"request_id": "-"}
+        )
         as_json, lines = JsonFormatter(), []
         for record in self.caplog.records:
             lines += [text.format(record), as_json.format(record), repr(vars(record))]
@@ -223,7 +229,8 @@ def logs_at_debug(caplog) -> Iterator[Logs]:
         handler: handler.name
         for log in loggers
         for handler in log.handlers
-        if handler.name in settings.LOGGING["handlers"] and isinstance(handler, logging.StreamHandler)
+        if handler.name in settings.LOGGING["handlers"]
+        and isinstance(handler, logging.StreamHandler)
     }
     streams = {name: StringIO() for name in configured.values()}
     old_streams = {h: h.setStream(streams[name]) for h, name in configured.items()}

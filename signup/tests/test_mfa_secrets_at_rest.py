@@ -66,7 +66,9 @@ def test_the_grep_finds_each_form_of_each_secret():
     needles = seen.needles()
     for label, (needle, any_case) in needles.items():
         planted = needle.swapcase() if any_case else needle
-        assert leaks({label: (needle, any_case)}, {"plant": f"before {planted} after"}) == [f"{label} in plant"]
+        assert leaks({label: (needle, any_case)}, {"plant": f"before {planted} after"}) == [
+            f"{label} in plant"
+        ]
     assert leaks(needles, {"clean": "nothing of it here"}) == []
 
 
@@ -83,15 +85,18 @@ def test_no_secret_or_code_in_any_table_broker_message_or_email(api, settings):
     assert {"table signup_mfachallenge", "table signup_recoverycode"} <= tables.keys()
     kinds = sorted(Outbox.objects.filter(kind__in=MFA_KINDS).values_list("kind", flat=True))
     assert kinds == sorted([*MFA_KINDS, MFA_RECOVERY_USED_EMAIL]), kinds
-    assert leaks(needles, tables) == []
+    found = leaks(needles, tables)
+    assert not found, found
 
     broker = redis_dump()
     assert len(queued_messages("email")) == 4, broker.keys()  # enabled, used x2, new codes
-    assert leaks(needles, broker) == []
+    found = leaks(needles, broker)
+    assert not found, found
 
     emails = deliver_queued_emails(settings)
     assert len(emails) == 4, emails.keys()
-    assert leaks(needles, emails) == []
+    found = leaks(needles, emails)
+    assert not found, found
 
 
 def test_no_secret_or_code_in_any_log_line_at_debug(api, caplog):
@@ -108,4 +113,5 @@ def test_no_secret_or_code_in_any_log_line_at_debug(api, caplog):
     assert "signup_totpdevice" in stores["log records"]  # and the SQL, at DEBUG
     assert "Enqueueing message" in stores["log records"]  # and Dramatiq's, at DEBUG
     assert "mfa-enrol user=" in stores["log handler console"]  # the project's handler too
-    assert leaks(seen.needles(), stores) == []
+    found = leaks(seen.needles(), stores)
+    assert not found, found
