@@ -45,10 +45,13 @@ class SecretUnreadableError(Exception):
 
 @functools.cache
 def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
-    if not keys:  # derived: 32 bytes of an HMAC keyed with SECRET_KEY
-        derived = salted_hmac(_KEY_SALT, "fernet", secret=secret_key, algorithm="sha256").digest()
-        keys = (base64.urlsafe_b64encode(derived).decode(),)
-    return MultiFernet([Fernet(key) for key in keys])
+    # The key derived from SECRET_KEY (32 bytes of an HMAC keyed with it)
+    # encrypts when no key is set, and always decrypts, last: secrets written
+    # before MFA_ENCRYPTION_KEY was set stay readable until mfa_rotate_key
+    # moves them to it.
+    derived = salted_hmac(_KEY_SALT, "fernet", secret=secret_key, algorithm="sha256").digest()
+    derived_key = base64.urlsafe_b64encode(derived).decode()
+    return MultiFernet([Fernet(key) for key in (*keys, derived_key)])
 
 
 def fernet() -> MultiFernet:
@@ -123,7 +126,7 @@ def recovery_code_new() -> str:
 
 def recovery_code_normalize(code: str) -> str:
     """As typed: any case, with or without the dashes and spaces."""
-    return "".join(ch for ch in code.lower() if ch not in "- \t")
+    return "".join(ch for ch in code.lower() if ch != "-" and not ch.isspace())
 
 
 def recovery_code_hash(code: str, *, user_id: int) -> str:

@@ -130,10 +130,14 @@ def totp_confirm(*, user: User, code: str) -> list[str]:
         raise ApiError(400, "invalid_code", INVALID_SECOND_FACTOR)
     with transaction.atomic():
         now = timezone.now()
-        if not TotpDevice.objects.filter(pk=device.pk, confirmed_at__isnull=True).update(
-            confirmed_at=now, last_step=step
-        ):
-            raise ApiError(409, "mfa_already_enabled", ALREADY_ENABLED)
+        # The secret the code was checked against: a parallel enrolment may
+        # have replaced it (then the code proves nothing about the new one).
+        if not TotpDevice.objects.filter(
+            pk=device.pk, confirmed_at__isnull=True, secret=device.secret
+        ).update(confirmed_at=now, last_step=step):
+            if TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists():
+                raise ApiError(409, "mfa_already_enabled", ALREADY_ENABLED)
+            raise ApiError(400, "invalid_code", INVALID_SECOND_FACTOR)
         codes = _recovery_codes_replace(user=user)
         outbox_add_on_commit(user=user, kinds=[MFA_ENABLED_EMAIL], context={"at": notice_time()})
     mfa_failures_clear(user=user)

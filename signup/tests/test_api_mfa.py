@@ -43,7 +43,7 @@ from signup.tests.accounts_helpers import (
 from signup.tests.mfa_helpers import (
     AUTH_MFA,
     CONFIRM,
-    MFA as MFA_PATH,
+    MFA_STATUS,
     RECOVERY,
     TOTP,
     TotpClock,
@@ -91,7 +91,7 @@ def off() -> Account:
 
 
 def status_of(api, account: Account) -> dict:
-    response = api.get(MFA_PATH, **bearer(account.raw))
+    response = api.get(MFA_STATUS, **bearer(account.raw))
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -115,7 +115,7 @@ def test_status_is_off_for_a_new_account_and_on_with_ten_codes(api, ada, off):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", MFA_PATH), ("POST", TOTP), ("POST", CONFIRM), ("DELETE", TOTP), ("POST", RECOVERY)],
+    [("GET", MFA_STATUS), ("POST", TOTP), ("POST", CONFIRM), ("DELETE", TOTP), ("POST", RECOVERY)],
 )
 def test_every_me_mfa_endpoint_needs_a_token(api, ada, method, path):
     response = send(api, method, path, {"password": PASSWORD, "code": "123456"})
@@ -209,7 +209,8 @@ def test_confirm_turns_it_on_answers_ten_recovery_codes_and_tells_the_user(api, 
     assert len(codes) == len(set(codes)) == 10
     assert all(re.match(RECOVERY_SHAPE, code) for code in codes)
     stored = set(RecoveryCode.objects.filter(user=off.user).values_list("code_hash", flat=True))
-    assert len(stored) == 10 and not stored & set(codes)  # only hashes kept
+    assert len(stored) == 10
+    assert not stored & set(codes)  # only hashes kept
     assert status_of(api, off) == {"totp": True, "recovery_codes_left": 10}
     (notice,) = outbox_rows(off.user, messages.MFA_ENABLED_EMAIL)
     assert secret not in str(notice.context)
@@ -261,9 +262,7 @@ def test_confirm_without_a_code_is_422(api, off, body):
 # --- turning it off ---------------------------------------------------------------------
 
 
-def test_disable_with_the_password_and_a_totp_code_turns_it_off_and_tells_the_user(
-    api, ada, clock
-):
+def test_disable_with_the_password_and_a_totp_code_turns_it_off_and_tells_the_user(api, ada, clock):
     body = {"password": PASSWORD, "mfa_code": clock.code(ada.secret)}
 
     response = send(api, "DELETE", TOTP, body, ada.raw)
@@ -446,13 +445,18 @@ def test_a_code_works_once(api, ada, clock):
 
 def test_a_code_of_an_earlier_step_than_one_used_is_refused(api, ada, clock):
     """The next step's code (drift) was used: now's and the previous step's are replays."""
-    assert second_step(api, mfa_token_for(api, EMAIL), code=clock.code(ada.secret, 1)).status_code == 200
+    assert (
+        second_step(api, mfa_token_for(api, EMAIL), code=clock.code(ada.secret, 1)).status_code
+        == 200
+    )
 
     for steps in (0, -1):
         response = second_step(api, mfa_token_for(api, EMAIL), code=clock.code(ada.secret, steps))
         assert (response.status_code, response.json()["code"]) == (400, "invalid_code")
     clock.advance(60)  # two steps on: the next code is new
-    assert second_step(api, mfa_token_for(api, EMAIL), code=clock.code(ada.secret)).status_code == 200
+    assert (
+        second_step(api, mfa_token_for(api, EMAIL), code=clock.code(ada.secret)).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("steps", [-1, 1])
@@ -548,7 +552,10 @@ def test_an_mfa_token_of_a_deactivated_account_is_400(api, ada, clock):
     [
         ({"mfa_token": "t"}, "second_factor_missing"),
         ({"mfa_token": "t", "code": None, "recovery_code": None}, "second_factor_missing"),
-        ({"mfa_token": "t", "code": "123456", "recovery_code": "abcd-efgh-jkmn"}, "second_factor_missing"),
+        (
+            {"mfa_token": "t", "code": "123456", "recovery_code": "abcd-efgh-jkmn"},
+            "second_factor_missing",
+        ),
         ({"code": "123456"}, "missing"),
         ({"mfa_token": "", "code": "123456"}, "string_too_short"),
         ({"mfa_token": "t", "code": ""}, "string_too_short"),
@@ -601,3 +608,210 @@ def test_a_recovery_code_in_the_code_field_is_refused(api, ada):
 
     assert (response.status_code, response.json()["code"]) == (400, "invalid_code")
     assert not RecoveryCode.objects.filter(used_at__isnull=False).exists()
+
+
+# --- the account's count of wrong second factors: 429 -----------------------------------
+
+
+def assert_too_many(response, settings) -> None:
+    assert response.status_code == 429, response.content
+    assert response.json()["code"] == "too_many_attempts"
+    assert 1 <= int(response["Retry-After"]) <= settings.MFA_FAILURE_WINDOW_SECONDS
+
+
+def test_five_wrong_second_factors_then_429_even_for_a_right_one(api, ada, clock, settings):
+    mfa_token = mfa_token_for(api, EMAIL)
+    bad = wrong(clock.code(ada.secret))
+
+    answers = [second_step(api, mfa_token, code=bad).status_code for _ in range(5)]
+    limited = second_step(api, mfa_token, code=clock.code(ada.secret))
+    by_recovery = second_step(api, mfa_token, recovery_code=ada.recovery[0])
+
+    assert answers == [400] * 5
+    assert_too_many(limited, settings)
+    assert_too_many(by_recovery, settings)
+    assert len(outbox_rows(ada.user, messages.MFA_FAILURES_EMAIL)) == 1  # at the 5th, once
+    assert TotpDevice.objects.get(user=ada.user).last_step == 0  # not checked, not used
+    assert not RecoveryCode.objects.filter(used_at__isnull=False).exists()
+
+
+def test_wrong_codes_count_alike_at_login_and_in_re_authentication(api, ada, clock, settings):
+    """/auth/mfa, a wrong TOTP mfa_code and a wrong recovery mfa_code: one count."""
+    bad = wrong(clock.code(ada.secret))
+    mfa_token = mfa_token_for(api, EMAIL)
+    assert second_step(api, mfa_token, code=bad).status_code == 400
+    assert second_step(api, mfa_token, recovery_code="abcd-efgh-jkmn").status_code == 400
+    for mfa_code in (bad, "abcd-efgh-jkmn"):
+        body = {"password": PASSWORD, "mfa_code": mfa_code}
+        assert send(api, "DELETE", TOTP, body, ada.raw).status_code == 400
+    body = {"password": PASSWORD, "mfa_code": bad}
+    assert send(api, "POST", RECOVERY, body, ada.raw).status_code == 400
+
+    right = {"password": PASSWORD, "mfa_code": clock.code(ada.secret)}
+    assert_too_many(send(api, "DELETE", TOTP, right, ada.raw), settings)
+    assert_too_many(second_step(api, mfa_token, code=clock.code(ada.secret)), settings)
+    assert TotpDevice.objects.get(user=ada.user).is_on
+
+
+def test_wrong_codes_at_confirm_count_too(api, off, clock, settings):
+    secret = enrol(api, off).json()["secret"]
+    bad = {"code": wrong(clock.code(secret))}
+
+    answers = [send(api, "POST", CONFIRM, bad, off.raw).status_code for _ in range(5)]
+    limited = send(api, "POST", CONFIRM, {"code": clock.code(secret)}, off.raw)
+
+    assert answers == [400] * 5
+    assert_too_many(limited, settings)
+    assert status_of(api, off)["totp"] is False
+
+
+def test_a_right_second_factor_clears_the_count(api, ada, clock, settings):
+    mfa_token = mfa_token_for(api, EMAIL)
+    bad = wrong(clock.code(ada.secret))
+    for _ in range(4):
+        assert second_step(api, mfa_token, code=bad).status_code == 400
+
+    assert second_step(api, mfa_token, code=clock.code(ada.secret)).status_code == 200
+    assert mfa_failures(ada.user) == 0
+
+    mfa_token = mfa_token_for(api, EMAIL)
+    answers = [second_step(api, mfa_token, code=bad).status_code for _ in range(6)]
+    assert answers == [400] * 5 + [429]
+
+
+def test_a_right_confirm_and_a_right_mfa_code_clear_the_count_too(api, off, clock):
+    secret = enrol(api, off).json()["secret"]
+    for _ in range(4):
+        send(api, "POST", CONFIRM, {"code": wrong(clock.code(secret))}, off.raw)
+    assert send(api, "POST", CONFIRM, {"code": clock.code(secret)}, off.raw).status_code == 200
+    assert mfa_failures(off.user) == 0
+
+    for _ in range(4):
+        body = {"password": PASSWORD, "mfa_code": "abcd-efgh-jkmn"}
+        assert send(api, "POST", RECOVERY, body, off.raw).status_code == 400
+    body = {"password": PASSWORD, "mfa_code": clock.code(secret, 1)}
+    assert send(api, "POST", RECOVERY, body, off.raw).status_code == 200
+    assert mfa_failures(off.user) == 0
+
+
+def test_the_count_is_per_account_and_its_window_ends(api, ada, off, clock, settings):
+    grace_secret, _ = totp_enable(off.user)
+    mfa_token = mfa_token_for(api, EMAIL)
+    for _ in range(6):
+        second_step(api, mfa_token, code="000000")
+    grace = second_step(api, mfa_token_for(api, off.user.email), code=clock.code(grace_secret))
+    assert grace.status_code == 200  # another account: its own count
+
+    window = timedelta(seconds=settings.MFA_FAILURE_WINDOW_SECONDS)
+    AddressCounter.objects.filter(kind=MFA).update(window_started_at=timezone.now() - window)
+    assert second_step(api, mfa_token, code=clock.code(ada.secret)).status_code == 200
+
+
+# --- the sensitive changes need mfa_code --------------------------------------------------
+
+SENSITIVE = {
+    "email": ("POST", "/api/v1/me/email", {"new_email": "ada@new.example", "password": PASSWORD}),
+    "password": (
+        "POST",
+        "/api/v1/me/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    ),
+    "close": ("DELETE", ME, {"password": PASSWORD}),
+}
+DONE = {"email": 202, "password": 204, "close": 204}
+
+
+def unchanged(user: User) -> bool:
+    fresh = User.objects.get(pk=user.pk)
+    return fresh.email == EMAIL and fresh.check_password(PASSWORD) and fresh.is_active
+
+
+@pytest.mark.parametrize("action", SENSITIVE)
+def test_a_sensitive_change_without_a_right_mfa_code_is_400(api, ada, clock, action):
+    method, path, body = SENSITIVE[action]
+    missing = send(api, method, path, body, ada.raw)
+    wrong_totp = send(
+        api, method, path, {**body, "mfa_code": wrong(clock.code(ada.secret))}, ada.raw
+    )
+    wrong_recovery = send(api, method, path, {**body, "mfa_code": "abcd-efgh-jkmn"}, ada.raw)
+
+    for response in (missing, wrong_totp, wrong_recovery):
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "invalid_credentials"
+    assert missing.json()["detail"] == MFA_CODE_MISSING
+    assert unchanged(ada.user)
+    assert mfa_failures(ada.user) == 2  # the wrong ones; a missing one is not a guess
+
+
+@pytest.mark.parametrize("factor", ["totp", "recovery"])
+@pytest.mark.parametrize("action", SENSITIVE)
+def test_a_sensitive_change_with_a_right_mfa_code_is_done(api, ada, clock, action, factor):
+    method, path, body = SENSITIVE[action]
+    mfa_code = clock.code(ada.secret) if factor == "totp" else ada.recovery[0]
+
+    response = send(api, method, path, {**body, "mfa_code": mfa_code}, ada.raw)
+
+    assert response.status_code == DONE[action], response.content
+    assert not unchanged(ada.user) or action == "email"  # the email changes on confirm
+    if action == "close":  # closing deletes the authenticator and the recovery codes
+        assert not TotpDevice.objects.filter(user=ada.user).exists()
+        assert not RecoveryCode.objects.filter(user=ada.user).exists()
+    elif factor == "recovery":
+        assert RecoveryCode.objects.filter(user=ada.user, used_at__isnull=False).count() == 1
+    else:
+        assert TotpDevice.objects.get(user=ada.user).last_step == clock.step()
+
+
+def test_a_sensitive_change_without_totp_needs_no_mfa_code(api, off):
+    method, path, body = SENSITIVE["password"]
+
+    assert send(api, method, path, body, off.raw).status_code == 204
+
+
+# --- staff reset, and the purge of old mfa_tokens ------------------------------------------
+
+
+def test_the_admin_resets_two_factor_login_and_the_user_is_told(api, ada, off):
+    root = User.objects.create_superuser("root@example.com", PASSWORD)
+    admin = Client()
+    admin.force_login(root)
+    url = reverse("admin:signup_user_changelist")
+
+    response = admin.post(
+        url,
+        {"action": "reset_two_factor", "_selected_action": [ada.user.pk, off.user.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Two-factor login reset for 1 account(s); 1 had it off." in response.content.decode()
+    assert status_of(api, ada) == {"totp": False, "recovery_codes_left": 0}
+    assert not RecoveryCode.objects.filter(user=ada.user).exists()
+    (notice,) = outbox_rows(ada.user, messages.MFA_DISABLED_EMAIL)
+    assert notice.context["by"] == "staff"
+    assert not outbox_rows(off.user, messages.MFA_DISABLED_EMAIL)
+    assert "access_token" in login(api, EMAIL).json()
+
+
+def test_the_admin_page_shows_the_state_but_no_secret(ada):
+    root = User.objects.create_superuser("root@example.com", PASSWORD)
+    admin = Client()
+    admin.force_login(root)
+
+    page = admin.get(reverse("admin:signup_user_change", args=[ada.user.pk])).content.decode()
+
+    assert "on (authenticator app); 10 recovery code(s) left" in page
+    assert ada.secret not in page
+    assert TotpDevice.objects.get(user=ada.user).secret not in page
+
+
+def test_old_mfa_tokens_are_purged(api, ada, settings):
+    mfa_token_for(api, EMAIL)
+    mfa_token_for(api, EMAIL)
+    age = timedelta(seconds=settings.MFA_TOKEN_TTL_SECONDS + 1)
+    MfaChallenge.objects.filter(pk=MfaChallenge.objects.first().pk).update(
+        created_at=timezone.now() - age
+    )
+
+    assert mfa_challenges_purge() == 1
+    assert MfaChallenge.objects.count() == 1

@@ -168,9 +168,7 @@ def test_without_a_key_one_is_derived_from_secret_key(settings):
 def test_mfa_rotate_key_re_encrypts_every_secret_with_the_first_key(settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.MFA_ENCRYPTION_KEYS = [old]
-    secrets_ = {
-        totp_enable(verified_user(f"user{i}@example.com"))[0]: i for i in range(3)
-    }
+    secrets_ = {totp_enable(verified_user(f"user{i}@example.com"))[0]: i for i in range(3)}
     settings.MFA_ENCRYPTION_KEYS = [new, old]
     before = dict(TotpDevice.objects.values_list("pk", "secret"))
     out = StringIO()
@@ -208,7 +206,8 @@ def test_e001_for_a_key_that_is_not_a_fernet_key(settings):
     problems = check_mfa_keys()
 
     assert [(p.id, p.level) for p in problems] == [("signup.E001", checks.ERROR)] * 2
-    assert "#2" in problems[0].msg and "#3" in problems[1].msg
+    assert "#2" in problems[0].msg
+    assert "#3" in problems[1].msg
 
 
 def test_no_e001_for_good_keys_or_none(settings):
@@ -271,3 +270,18 @@ def test_looks_like_totp_tells_a_totp_code_from_a_recovery_code():
     assert authenticator.looks_like_totp(" 123456 ")
     assert not authenticator.looks_like_totp("abcd-efgh-jkmn")
     assert not authenticator.looks_like_totp("1234567")
+
+
+@pytest.mark.django_db
+def test_setting_a_key_after_running_without_one_can_be_rotated_to(settings):
+    """W001's advice on a running deployment: set MFA_ENCRYPTION_KEY, run
+    mfa_rotate_key. The secrets written under the key derived from SECRET_KEY
+    must stay readable and move to the new key (else every authenticator
+    stops working and the command cannot help)."""
+    settings.MFA_ENCRYPTION_KEYS = []
+    secret, _ = totp_enable(verified_user())
+    settings.MFA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    assert secret_decrypt(TotpDevice.objects.get().secret) == secret
+    call_command("mfa_rotate_key", stdout=StringIO())
+    assert secret_decrypt(TotpDevice.objects.get().secret) == secret
