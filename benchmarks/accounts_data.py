@@ -1,14 +1,25 @@
 """Rows the accounts benchmarks need: a verified user with many notifications,
-tokens and admins around it, made in bulk (setup time is not measured)."""
+tokens and admins around it, made in bulk (setup time is not measured); an
+account with two-factor login on, and its current TOTP code."""
 
 import secrets
 from datetime import timedelta
 
+import pyotp
+from django.conf import settings
 from django.utils import timezone
 
 from benchmarks.data import fresh_email
 from messaging.models import Notification
-from signup.models import AccessToken, Profile, User, Wallet
+from signup.authenticator import (
+    TOTP_DIGITS,
+    TOTP_PERIOD,
+    recovery_code_hash,
+    recovery_code_new,
+    secret_encrypt,
+    totp_secret_new,
+)
+from signup.models import AccessToken, Profile, RecoveryCode, TotpDevice, User, Wallet
 from signup.tokens import token_digest, token_issue
 
 FEED_SIZE = 10_000
@@ -65,3 +76,39 @@ def touched_token(user: User) -> str:
     raw, token = token_issue(user=user)
     AccessToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return raw
+
+
+def totp_on_for(user: User) -> str:
+    """Turn two-factor login on for user, as a confirmed enrolment leaves it
+    (the secret encrypted, nothing used yet: last_step 0), with a set of
+    recovery codes; the base32 secret, for totp_code."""
+    secret = totp_secret_new()
+    TotpDevice.objects.create(user=user, secret=secret_encrypt(secret), confirmed_at=timezone.now())
+    RecoveryCode.objects.bulk_create(
+        [
+            RecoveryCode(
+                user=user, code_hash=recovery_code_hash(recovery_code_new(), user_id=user.pk)
+            )
+            for _ in range(settings.MFA_RECOVERY_CODES)
+        ]
+    )
+    return secret
+
+
+def recovery_code_for(user: User) -> str:
+    """One more live recovery code of user (its plaintext)."""
+    code = recovery_code_new()
+    RecoveryCode.objects.create(user=user, code_hash=recovery_code_hash(code, user_id=user.pk))
+    return code
+
+
+def totp_code(secret: str) -> str:
+    """The code the authenticator app shows now (each works once per account:
+    a fresh account, or a later step, for the next one)."""
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD).now()
+
+
+def totp_account(*, password_hash: str) -> tuple[User, str]:
+    """A verified account with two-factor login on; (user, its TOTP secret)."""
+    user = verified_account(password_hash=password_hash, email=fresh_email("totp"))
+    return user, totp_on_for(user)

@@ -13,26 +13,40 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from benchmarks.accounts_data import notifications_for, tokens_for, touched_token, verified_account
+from benchmarks.accounts_data import (
+    notifications_for,
+    recovery_code_for,
+    tokens_for,
+    totp_code,
+    totp_on_for,
+    touched_token,
+    verified_account,
+)
 from benchmarks.data import PASSWORD, population
 from benchmarks.gate import Row
 from benchmarks.test_query_counts import listing
 from messaging.models import Notification, Outbox
 from messaging.services import notifications_deliver
 from signup import messages
+from signup.authenticator import secret_encrypt, totp_secret_new
 from signup.codes import verification_code_issue
 from signup.flows import status
-from signup.models import EmailChange, VerificationCode
+from signup.models import EmailChange, TotpDevice, VerificationCode
 from signup.tokens import token_issue
 
-AUTH = "SELECT signup_accesstoken JOIN user, profile by key_hash (live, active)"
+# the user's authenticator is joined too (issue 21): whether two-factor login
+# is on costs the requests below no query
+AUTH = (
+    "SELECT signup_accesstoken JOIN user, profile, LEFT JOIN totpdevice by key_hash (live, active)"
+)
 EXPECTED = {
     "POST /api/v1/auth/login": [
         # the attempt is counted before the hash, atomically (signup.limits:
         # parallel wrong logins cannot all pass the limit), and a right
         # password gives it back: a wrong one costs these two statements
         "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
-        "SELECT signup_user by Lower(email) (ModelBackend)",
+        "SELECT signup_user LEFT JOIN signup_totpdevice by Lower(email) (ModelBackend;"
+        " the join tells whether a second step follows: no query of its own)",
         "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
         "INSERT signup_accesstoken",
     ],
@@ -163,9 +177,77 @@ EXPECTED = {
         "UPDATE signup_profile SET full_name = ''",
         "UPDATE signup_accesstoken SET revoked_at (every live token: one statement)",
         "DELETE signup_pendingsignup",
+        # two-factor login (issue 21): the encrypted secret, the recovery codes'
+        # hashes and any live mfa_token go with the account
+        "DELETE signup_totpdevice",
+        "DELETE signup_recoverycode",
+        "DELETE signup_mfachallenge",
         "INSERT messaging_outbox (goodbye email and admin notice: one statement)",
         "COMMIT",
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
+    ],
+    # Two-factor login (issue 21). The password step on an account with TOTP
+    # on: the same statements as without it up to the right password (the
+    # same join), then the mfa_token instead of the access token.
+    "POST /api/v1/auth/login {totp on}": [
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
+        "SELECT signup_user LEFT JOIN signup_totpdevice by Lower(email) (ModelBackend)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
+        "INSERT signup_mfachallenge (the mfa_token)",
+    ],
+    "POST /api/v1/auth/mfa {code}": [
+        "SELECT signup_mfachallenge JOIN user LEFT JOIN totpdevice by token_hash (live, unused)",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: kind mfa, the account)",
+        "UPDATE signup_totpdevice SET last_step WHERE last_step < step (the code, once)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right second factor: cleared)",
+        "BEGIN",
+        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL",
+        "INSERT signup_accesstoken",
+        "COMMIT",
+    ],
+    "POST /api/v1/auth/mfa {recovery_code}": [
+        "SELECT signup_mfachallenge JOIN user LEFT JOIN totpdevice by token_hash (live, unused)",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: kind mfa, the account)",
+        "BEGIN",
+        "UPDATE signup_recoverycode SET used_at WHERE code_hash, unused (the code, once)",
+        "SELECT COUNT(*) signup_recoverycode (the unused ones left, for the notice)",
+        "INSERT messaging_outbox (the recovery-code-used notice)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right second factor: cleared)",
+        "BEGIN",
+        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL",
+        "INSERT signup_accesstoken",
+        "COMMIT",
+    ],
+    "GET /api/v1/me/mfa": [
+        AUTH,
+        "SELECT COUNT(totpdevice) FILTER (confirmed), COUNT(recoverycode) FILTER (unused)"
+        " FROM signup_user LEFT JOIN both (one aggregate)",
+    ],
+    "POST /api/v1/me/mfa/totp": [
+        AUTH,  # TOTP off: read from the joined row (409 otherwise)
+        # re-authentication: a login attempt, reserved before the password check
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve an attempt)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
+        "UPDATE signup_totpdevice SET secret WHERE confirmed_at IS NULL (replace a pending one)",
+        "BEGIN",  # none was pending: a new row (its own atomic block)
+        "INSERT signup_totpdevice",
+        "COMMIT",
+    ],
+    "POST /api/v1/me/mfa/totp/confirm": [
+        AUTH,
+        # the device again, though AUTH joined it (user.totp would save this one)
+        "SELECT signup_totpdevice by user_id",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: kind mfa, the account)",
+        "BEGIN",
+        "UPDATE signup_totpdevice SET confirmed_at, last_step WHERE confirmed_at IS NULL",
+        "DELETE signup_recoverycode (the user's older set)",
+        "INSERT signup_recoverycode (the new set: one statement)",
+        "INSERT messaging_outbox (the two-factor-on notice)",
+        "COMMIT",
+        "UPDATE messaging_outbox SET enqueued_at (on commit)",
+        "UPDATE signup_addresscounter SET failures = 0 (a right code: cleared)",
     ],
 }
 SERVICES = {
@@ -261,9 +343,38 @@ def prepared(label: str, api, user, auth):
     if label == "DELETE /api/v1/me":
         body = f'{{"password": "{PASSWORD}"}}'
         return lambda: api.delete("/api/v1/me", body, "application/json", **auth), 204
+    if label.startswith(("POST /api/v1/auth/login {totp on}", "POST /api/v1/auth/mfa")):
+        return mfa_prepared(label, api, user)
+    if label == "GET /api/v1/me/mfa":
+        totp_on_for(user)
+        return lambda: api.get("/api/v1/me/mfa", **auth), 200
+    if label == "POST /api/v1/me/mfa/totp":
+        body = {"password": PASSWORD}
+        return lambda: api.post_json("/api/v1/me/mfa/totp", body, **auth), 200
+    if label == "POST /api/v1/me/mfa/totp/confirm":
+        # what the enrolment leaves: a pending device (the app holds the secret)
+        secret = totp_secret_new()
+        TotpDevice.objects.create(user=user, secret=secret_encrypt(secret))
+        body = {"code": totp_code(secret)}
+        return lambda: api.post_json("/api/v1/me/mfa/totp/confirm", body, **auth), 200
     method, path = label.split()
     status = 204 if method == "POST" else 200
     return lambda: getattr(api, method.lower())(path, **auth), status
+
+
+def mfa_prepared(label: str, api, user):
+    """Two-factor login on for user; the password step, or (for POST
+    /auth/mfa) the second step with the password step already done."""
+    secret = totp_on_for(user)
+    login = {"email": user.email, "password": PASSWORD}
+    if label == "POST /api/v1/auth/login {totp on}":
+        return lambda: api.post_json("/api/v1/auth/login", login), 200
+    mfa_token = api.post_json("/api/v1/auth/login", login).json()["mfa_token"]
+    if label == "POST /api/v1/auth/mfa {code}":
+        body = {"mfa_token": mfa_token, "code": totp_code(secret)}
+    else:
+        body = {"mfa_token": mfa_token, "recovery_code": recovery_code_for(user)}
+    return lambda: api.post_json("/api/v1/auth/mfa", body), 200
 
 
 def check(label: str, existing: int, queries: list[dict], expected: list[str], rows) -> None:

@@ -18,8 +18,12 @@ Classes: signup of a new / unverified / verified address; resend, verify
 live code) / verified / unknown address; password login (wrong password),
 code login and reset confirm (wrong code; both accounts hold a live code of
 that purpose) for an unverified / verified / unknown address; an email
-change (right password) to a free / taken / the user's own address. It
-writes rows: point DATABASE_URL at a scratch database.
+change (right password) to a free / taken / the user's own address;
+password login (wrong password) for a verified account with two-factor
+login on / an enrolment pending / off ("login-mfa", issue 21: the first
+step must not tell which accounts have it before the password is right;
+with the right password the answers differ anyway). It writes rows: point
+DATABASE_URL at a scratch database.
 """
 
 import argparse
@@ -47,7 +51,13 @@ ENDPOINTS = {
     # A signed-in user asks to move to a new address that is free, another
     # account's, or the user's own (issue 20): the answer must not tell.
     "email-change": ("/api/v1/me/email", ("free", "taken", "own")),
+    # A wrong password for a verified account with two-factor login on, with
+    # an authenticator being set up (a pending device row), or without one
+    # (issue 21): only wrong passwords, as a right one answers differently.
+    "login-mfa": ("/api/v1/auth/login", ("totp-on", "pending", "totp-off")),
 }
+# login-mfa's classes: the authenticator each account has (None: no row).
+TOTP_STATE = {"totp-on": "confirmed", "pending": "pending", "totp-off": None}
 # The code each account holds, by endpoint (the signup's verification code otherwise).
 CODE_PURPOSE = {"code-verify": "login", "reset-confirm": "reset"}
 
@@ -131,6 +141,8 @@ class Accounts:
                 verification_code_issue(user=user, purpose=purpose)
         if endpoint == "email-change":
             self.signed_in(email, kind)
+        if endpoint == "login-mfa":
+            self.two_factor(email, TOTP_STATE[kind])
         if endpoint == "verify":
             # The client holds a real token, as an attacker always can (its own
             # signup): of this address, or, for an unknown one, of another.
@@ -167,6 +179,22 @@ class Accounts:
             User.objects.create(email=new, password=self.password_hash)
         self.new_email[email] = email if kind == "own" else new
 
+    def two_factor(self, email: str, state: str | None) -> None:
+        """A verified user at email with an authenticator confirmed (two-factor
+        login on), pending (enrolment not confirmed) or none, as the API leaves it."""
+        from django.utils import timezone
+
+        from signup.authenticator import secret_encrypt, totp_secret_new
+        from signup.models import TotpDevice, User
+
+        user = User.objects.create(
+            email=email, password=self.password_hash, email_verified_at=timezone.now()
+        )
+        if state is not None:
+            confirmed = timezone.now() if state == "confirmed" else None
+            secret = secret_encrypt(totp_secret_new())
+            TotpDevice.objects.create(user=user, secret=secret, confirmed_at=confirmed)
+
     def body(self, endpoint: str, email: str) -> str:
         if endpoint == "email-change":
             return json.dumps({"new_email": self.new_email[email], "password": PASSWORD})
@@ -177,7 +205,7 @@ def body(endpoint: str, email: str, token: str) -> str:
     """The JSON request body: a wrong password or code wherever the endpoint takes one."""
     if endpoint == "signup":
         return json.dumps({"email": email, "password": PASSWORD})
-    if endpoint == "login":
+    if endpoint in ("login", "login-mfa"):
         return json.dumps({"email": email, "password": "wrong horse battery staple"})
     if endpoint == "verify":
         return json.dumps({"email": email, "code": "000000", "verification_token": token})

@@ -1,6 +1,9 @@
 """timing_oracle's tables, from made-up samples (no Django, no requests)."""
 
-from benchmarks.timing_oracle import auc_table, body, class_table
+import json
+
+from benchmarks.timing_oracle import ENDPOINTS as ORACLE_ENDPOINTS
+from benchmarks.timing_oracle import PASSWORD, TOTP_STATE, auc_table, body, class_table
 
 ENDPOINTS = {"resend": ("/api/v1/signup/resend", ("unverified", "verified"))}
 
@@ -27,3 +30,16 @@ def test_auc_table_reports_the_worst_pair():
 def test_verify_carries_the_signup_token():
     assert '"verification_token": "tok"' in body("verify", "a@example.com", "tok")
     assert "verification_token" not in body("resend", "a@example.com", "tok")
+
+
+def test_login_mfa_compares_wrong_passwords_only():
+    """With the right password the answers differ (mfa_token or token): only
+    a wrong one can show whether the first step tells accounts apart."""
+    sent = json.loads(body("login-mfa", "a@example.com", "tok"))
+    assert sent["password"] != PASSWORD
+    assert sent == json.loads(body("login", "a@example.com", "tok"))
+    path, kinds = ORACLE_ENDPOINTS["login-mfa"]
+    assert path == "/api/v1/auth/login"
+    assert set(kinds) == set(TOTP_STATE)
+    assert None in TOTP_STATE.values()
+    assert "confirmed" in TOTP_STATE.values()
