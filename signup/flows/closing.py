@@ -11,9 +11,10 @@ the personal data erased (the name; the address becomes a tombstone no one
 can sign up with or mail, so the address is free for a new account), the
 password made unusable, pending signups, a pending email change, every
 code, and two-factor login's secret and recovery codes deleted. What the
-business must keep stays: the user id and the wallet row with its zero balance. Two outbox rows: a goodbye email to the
-old address (carried in the rows' context: the row's user has the tombstone
-by then) and a notice to every admin (one INSERT by the worker).
+business must keep stays: the user id and the wallet row with its zero
+balance. Two outbox rows: a goodbye email to the old address (carried in
+the rows' context: the row's user has the tombstone by then) and a notice
+to every admin (one INSERT by the worker).
 """
 
 import logging
