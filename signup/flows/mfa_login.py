@@ -104,6 +104,10 @@ def mfa_login(
     400 invalid_code for an unknown, expired or used mfa_token, or a wrong
     or replayed code (the mfa_token stays usable until it expires: a typo
     does not end the login); 429 too_many_attempts past the account's count.
+
+    The mfa_token is taken (one conditional UPDATE) before the second factor
+    is checked and given back if it was wrong: of parallel requests with one
+    mfa_token only one checks a code, so the others use up no recovery code.
     """
     now = timezone.now()
     challenge = (
@@ -116,17 +120,18 @@ def mfa_login(
         )
         .first()
     )
-    if challenge is None:
+    taken = challenge is not None and MfaChallenge.objects.filter(
+        pk=challenge.pk, used_at__isnull=True
+    ).update(used_at=now)
+    if challenge is None or not taken:  # unknown, expired, used, or a parallel request has it
         raise ApiError(400, "invalid_code", CHALLENGE_GONE)
     user = challenge.user
-    second_factor_check(user=user, code=code, recovery_code=recovery_code)
-    with transaction.atomic():
-        used = MfaChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
-            used_at=now
-        )
-        if not used:  # a parallel request with the same mfa_token won
-            raise ApiError(400, "invalid_code", CHALLENGE_GONE)
-        raw, token = token_issue(user=user, client=client)
+    try:
+        second_factor_check(user=user, code=code, recovery_code=recovery_code)
+    except ApiError:
+        MfaChallenge.objects.filter(pk=challenge.pk).update(used_at=None)  # try again
+        raise
+    raw, token = token_issue(user=user, client=client)
     logger.info("login user=%s outcome=token method=mfa", user.pk)
     return raw, token
 
