@@ -76,6 +76,7 @@ class Stack:
     namespace: str = "payshift-load"
     extra_env: dict[str, str] = field(default_factory=dict)
     start_sink: bool = True  # False: the caller runs a sink on smtp_port
+    web_config: str = ""  # a gunicorn config file instead of gunicorn.conf.py
     logs: set[str] = field(default_factory=set, repr=False)  # names whose log was started
 
     @property
@@ -137,12 +138,8 @@ class Stack:
             sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
             self.spawn("sink", [python, "-m", "messaging.sink", *sink])
         self.more_ports = [free_port() for _ in range(self.web_nodes - 1)]
-        for node, port in enumerate((self.port, *self.more_ports)):
-            web = [
-                "core.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
-                "--access-logfile", str(self.access_log), "--access-logformat", ACCESS_LOG_FORMAT,
-            ]  # fmt: skip
-            self.spawn(node_name("web", node), [str(Path(python).with_name("gunicorn")), *web])
+        for node in range(self.web_nodes):
+            self.spawn_web(node)
         if self.start_worker:
             for node in range(self.worker_nodes):
                 self.spawn_worker(node=node)
@@ -154,11 +151,56 @@ class Stack:
 
         return dbstats.snapshot(database_url(self.db_name), self.redis_url)
 
-    def spawn_worker(self, node: int = 0, **env: str) -> subprocess.Popen:
+    def spawn_web(
+        self,
+        node: int = 0,
+        *,
+        root: Path = ROOT,
+        name: str = "",
+        config: str = "",
+        port: int | None = None,
+    ) -> subprocess.Popen:
+        """Gunicorn for web node `node` (on its port, or on port) from the code at
+        root (another release's tree: run from there, first on sys.path). config:
+        a gunicorn config file instead of root's gunicorn.conf.py (default:
+        web_config)."""
+        port = port or (self.port, *self.more_ports)[node]
+        web = [
+            "core.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(self.web_workers),
+            "--access-logfile", str(self.access_log), "--access-logformat", ACCESS_LOG_FORMAT,
+            *(["--chdir", str(root)] if root != ROOT else []),
+            *(["-c", config or self.web_config] if config or self.web_config else []),
+        ]  # fmt: skip
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        return self.spawn(name or node_name("web", node), [gunicorn, *web], root=root)
+
+    def spawn_worker(
+        self, node: int = 0, *, root: Path = ROOT, name: str = "", **env: str
+    ) -> subprocess.Popen:
         """`manage.py rundramatiq` (with its relay); env adds to the stack's environment."""
         pool = ["--processes", str(self.worker_processes), "--threads", str(self.worker_threads)]
         argv = [sys.executable, "manage.py", "rundramatiq", *pool]
-        return self.spawn(node_name("worker", node), argv, env=env)
+        return self.spawn(name or node_name("worker", node), argv, env=env, root=root)
+
+    def stop_process(
+        self, name: str, sig: int = signal.SIGTERM, timeout: float = 60.0
+    ) -> tuple[float, int]:
+        """Signal one process (not its group: as an orchestrator signals a container's
+        main process, which stops its own children) and reap it: (seconds it took,
+        exit status). Past timeout the group is SIGKILLed and RuntimeError raised.
+        """
+        proc = self.procs.pop(name)
+        started = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+            raise RuntimeError(
+                f"{name} did not exit within {timeout:g} s of signal {sig}"
+            ) from None
+        return time.monotonic() - started, proc.returncode
 
     def kill_worker(self, sig: int = signal.SIGKILL, timeout: float = 30.0, node: int = 0) -> None:
         """Signal a worker node's whole process group (main process and forks) and reap it."""
@@ -168,25 +210,32 @@ class Stack:
         proc.wait(timeout=timeout)
 
     def spawn(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, root: Path = ROOT
     ) -> subprocess.Popen:
-        """Start a process in its own group; a restarted one appends to its log."""
+        """Start a process in its own group; a restarted one appends to its log.
+
+        root: the tree it runs from (its working directory, and first on sys.path).
+        """
         mode = "a" if name in self.logs else "w"
         self.logs.add(name)
         log = open(self.results / f"{name}.log", mode)  # noqa: SIM115 (the child keeps it)
+        env = {**self.env(), **(env or {})}
+        if root != ROOT:  # ahead of the editable install's path to ROOT
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log,
+            argv, cwd=root, env=env, stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends its children too
         )  # fmt: skip
         log.close()
         return self.procs[name]
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """The sink listens and every web node's /api/v1/health says ok (database, broker)."""
+    def wait_ready(self, timeout: float = 60.0, urls: list[str] | None = None) -> None:
+        """The sink listens and every web node's (or these urls') /api/v1/health says ok
+        (database, broker)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
-        pending = list(self.urls)
+        pending = list(urls or self.urls)
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
@@ -206,28 +255,33 @@ class Stack:
             time.sleep(0.25)
         raise RuntimeError(f"service not healthy after {timeout:.0f} s: {last}")
 
-    def warm_up(self) -> list[str]:
-        """Concurrent signups, resends and verifies so every web worker is warm.
+    def warm_up(self, urls: list[str] | None = None) -> list[str]:
+        """Concurrent signups, resends and verifies so every web worker (of every
+        node, or of these urls' nodes) is warm.
 
         A cold worker's first requests take 300-600 ms here (lazy imports, the
         common-password list, a new PostgreSQL connection); a deployment serving
         traffic is warm, so that is left out of the measurement. Returns the
         addresses signed up: their verification emails are expected too.
         """
+        urls = urls or self.urls
         token = secrets.token_hex(4)
-        count = 4 * self.web_workers * self.web_nodes
+        count = 4 * self.web_workers * len(urls)
         emails = [f"warmup-{token}-{i}@example.com" for i in range(count)]
         with ThreadPoolExecutor(max_workers=2 * self.web_workers) as pool:
-            answers = list(pool.map(self._journey, emails, range(count)))
+            answers = list(pool.map(self._journey, emails, range(count), [urls] * count))
         if any(answer != (202, 202, 400) for answer in answers):
             raise RuntimeError(f"warm-up answered {sorted(set(answers))}, not (202, 202, 400)")
         return emails
 
-    def _journey(self, email: str, turn: int = 0) -> tuple[int, int, int]:
+    def _journey(
+        self, email: str, turn: int = 0, urls: list[str] | None = None
+    ) -> tuple[int, int, int]:
         """Signup (202), a resend (202: the first resend of an address is answered;
         inside the signup's cooldown it sends nothing), a wrong code (400)."""
         password = secrets.token_urlsafe(16)
-        url = self.urls[turn % len(self.urls)]
+        urls = urls or self.urls
+        url = urls[turn % len(urls)]
         return (
             self._post("/api/v1/signup", {"email": email, "password": password}, url),
             self._post("/api/v1/signup/resend", {"email": email}, url),

@@ -12,10 +12,12 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from core.testing import RedisServer
+from core.testing import RedisServer, require_binary
+from loadtests.faults.balancer import Nginx
 from loadtests.faults.harness import (
     Answer,
     ControlledSink,
@@ -31,6 +33,7 @@ RESULTS = ROOT / "results" / "faults"
 DB_NAME = os.environ.get("FAULTS_DB_NAME", "payshift_faults")
 WEB_WORKERS = 2 * (os.cpu_count() or 1)
 OUTCOMES: list[Outcome] = []
+SBIN_NGINX = Path("/usr/sbin/nginx")  # Debian's, off a non-root user's PATH
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per SMTP command
 
@@ -64,9 +67,10 @@ class Scenario:
     def port(self) -> int:
         return self.stack.port
 
-    def load(self, rate: float = 8.0, **options) -> SignupLoad:
+    def load(self, rate: float = 8.0, port: int | None = None, **options) -> SignupLoad:
+        """Signups to the first web node, or to port (e.g. a balancer's)."""
         prefix = f"{self.outcome.scenario.split()[0]}-{time.time_ns() % 10**9}"
-        return SignupLoad(self.port, rate=rate, prefix=prefix, **options).start()
+        return SignupLoad(port or self.port, rate=rate, prefix=prefix, **options).start()
 
     def expected(self, answers: list[Answer], *, warm_up: bool = True) -> set[str]:
         """Addresses that were answered 202: each is owed exactly one email."""
@@ -124,6 +128,9 @@ def scenario(request, tmp_path):
     redis_server_class: e.g. harness.AofRedisServer for a Redis that keeps its data.
     broker_url: amqp://... runs the service on RabbitMQ (the private Redis stays
     the rate-limit cache).
+    web_nodes, worker_nodes: separate gunicorn masters (ports stack.urls) and
+    rundramatiq processes (stack.procs "worker", "worker1", ...).
+    web_config: a gunicorn config file for the web nodes (e.g. DELAY_CONF).
     """
     results = RESULTS / request.node.name
     shutil.rmtree(results, ignore_errors=True)
@@ -134,6 +141,9 @@ def scenario(request, tmp_path):
         name: str,
         redis_server_class: type[RedisServer] = RedisServer,
         broker_url: str = "",
+        web_nodes: int = 1,
+        worker_nodes: int = 1,
+        web_config: str = "",
         **env,
     ) -> Scenario:
         outcome = Outcome(scenario=name)
@@ -152,6 +162,9 @@ def scenario(request, tmp_path):
             extra_env={k: str(v) for k, v in env.items()},
             start_sink=False,
             smtp_port=sink.port,
+            web_nodes=web_nodes,
+            worker_nodes=worker_nodes,
+            web_config=web_config,
         )
         current = Scenario(stack, sink, redis_server, FaultDB(DB_NAME), outcome)
         current.outcomes.append(outcome)
@@ -166,6 +179,24 @@ def scenario(request, tmp_path):
         current.stack.stop()
         current.sink.down()
         current.redis.stop()
+
+
+@pytest.fixture
+def balancer(request):
+    """nginx in front of ports: `balancer(ports)` (loadtests.faults.balancer); stopped
+    at the end. Where nginx is missing: skipped, a failure in CI (scripts/services installs it)."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if SBIN_NGINX.exists() else "")
+    binary = binary or require_binary("nginx")  # skips, or fails in CI
+    started: list[Nginx] = []
+
+    def start(ports: list[int], **options) -> Nginx:
+        nginx = Nginx(RESULTS / request.node.name, ports, binary=binary, **options).start()
+        started.append(nginx)
+        return nginx
+
+    yield start
+    for nginx in started:
+        nginx.stop()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -44,6 +44,7 @@ from aiosmtpd.controller import Controller
 
 from core.testing import RedisServer, free_port
 from loadtests.mailstore import VERIFICATION_SUBJECT
+from loadtests.pacing import Grid, Schedule
 from loadtests.stack import PG_ADMIN_URL, database_url
 from loadtests.stats import percentile
 from messaging.sink import SinkHandler
@@ -192,8 +193,12 @@ def signup_body(email: str) -> dict:
 class SignupLoad:
     """New-address signups at a steady rate: thread k of N takes slots k, k+N, ...
 
-    A slot that comes due while its thread is still waiting for an answer is
-    sent late (counted in `late`), never dropped. Bounded by max_seconds.
+    arrivals: "uniform" (evenly spaced) or "poisson" (exponential gaps, as
+    independent clients arrive: loadtests.pacing). A slot that comes due while
+    its thread is still waiting for an answer is sent late (counted in `late`:
+    more than a mean gap late), never dropped. Bounded by max_seconds.
+    idempotency: each signup carries an Idempotency-Key, its address's local
+    part (so a balancer's access log names the address).
     """
 
     def __init__(
@@ -205,6 +210,8 @@ class SignupLoad:
         threads: int = 8,
         timeout: float = 5.0,
         max_seconds: float = 600.0,
+        arrivals: str = "uniform",
+        idempotency: bool = False,
     ) -> None:
         self.port = port
         self.rate = rate
@@ -212,6 +219,9 @@ class SignupLoad:
         self.threads = threads
         self.timeout = timeout
         self.max_slots = int(rate * max_seconds)
+        self.idempotency = idempotency
+        grid = Grid(Schedule.steady(rate), users=threads, arrivals_process=arrivals)
+        self._due = [grid.schedule.at(grid.mass(n)) for n in range(self.max_slots)]
         self.late = 0
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
@@ -232,14 +242,15 @@ class SignupLoad:
     def _run(self, k: int) -> None:
         period = 1.0 / self.rate
         for n in range(k, self.max_slots, self.threads):
-            delay = self._t0 + n * period - time.monotonic()
+            delay = self._t0 + self._due[n] - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 return
             if self._stop.is_set():
                 return
+            local = f"{self.prefix}-{n}"
             answer = post_json(
-                self.port, SIGNUP, signup_body(f"{self.prefix}-{n}@example.com"),
-                timeout=self.timeout,
+                self.port, SIGNUP, signup_body(f"{local}@example.com"), timeout=self.timeout,
+                headers={"Idempotency-Key": local} if self.idempotency else None,
             )  # fmt: skip
             with self._lock:
                 self._answers.append(answer)

@@ -249,7 +249,7 @@ def test_the_worker_middleware_runs_the_relay_in_a_thread(make_row, settings):
         assert queued_ids("email") == [row.pk]
     finally:
         middleware.before_worker_shutdown(broker=None, worker=None)
-    thread.join(5)
+    middleware.after_worker_shutdown(broker=None, worker=None)  # waits for the thread
     assert not thread.is_alive()
 
 
