@@ -6,8 +6,10 @@ PostgreSQL sees (BEGIN/COMMIT included); transaction=True so on-commit work
 runs. A new statement fails with the statements listed.
 """
 
+import time
 from datetime import timedelta
 
+import pyotp
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -90,6 +92,7 @@ EXPECTED = {
         "DELETE signup_pendingsignup (no earlier signup can verify it later)",
         "DELETE signup_emailchange (a pending email change dies)",
         "UPDATE signup_verificationcode SET used_at (its codes too)",
+        "UPDATE signup_mfachallenge SET expires_at (unfinished two-factor logins end)",
         "UPDATE signup_accesstoken SET revoked_at (every older token: one statement)",
         "DELETE signup_addresscounter (failed password logins)",
         "INSERT signup_accesstoken",
@@ -104,6 +107,7 @@ EXPECTED = {
     "POST /api/v1/auth/logout": [AUTH, "UPDATE signup_accesstoken SET revoked_at"],
     "POST /api/v1/auth/logout {others}": [
         AUTH,
+        "UPDATE signup_mfachallenge SET expires_at (unfinished two-factor logins end)",
         "UPDATE signup_accesstoken SET revoked_at (every other live token: one statement)",
     ],
     "POST /api/v1/me/password": [
@@ -115,6 +119,7 @@ EXPECTED = {
         "UPDATE signup_user SET password",
         "DELETE signup_emailchange (a pending email change dies)",
         "UPDATE signup_verificationcode SET used_at (its codes too)",
+        "UPDATE signup_mfachallenge SET expires_at (unfinished two-factor logins end)",
         "UPDATE signup_accesstoken SET revoked_at (every other token: one statement)",
         "INSERT messaging_outbox (the password-changed notice)",
         "COMMIT",
@@ -159,6 +164,7 @@ EXPECTED = {
         "SAVEPOINT",
         "UPDATE signup_user SET email (the unique index decides a race)",
         "RELEASE SAVEPOINT",
+        "UPDATE signup_mfachallenge SET expires_at (unfinished two-factor logins end)",
         "UPDATE signup_accesstoken SET revoked_at (every other token: one statement)",
         "INSERT messaging_outbox (the notice to the old address)",
         "COMMIT",
@@ -175,13 +181,13 @@ EXPECTED = {
         "SELECT signup_wallet JOIN signup_user FOR UPDATE (the balance, both rows locked)",
         "UPDATE signup_user SET is_active, email (tombstone), password (unusable)",
         "UPDATE signup_profile SET full_name = ''",
+        "UPDATE signup_mfachallenge SET expires_at (unfinished two-factor logins end)",
         "UPDATE signup_accesstoken SET revoked_at (every live token: one statement)",
         "DELETE signup_pendingsignup",
         # two-factor login (issue 21): the encrypted secret, the recovery codes'
         # hashes and any live mfa_token go with the account
         "DELETE signup_totpdevice",
         "DELETE signup_recoverycode",
-        "DELETE signup_mfachallenge",
         "INSERT messaging_outbox (goodbye email and admin notice: one statement)",
         "COMMIT",
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
@@ -195,18 +201,21 @@ EXPECTED = {
         "UPDATE signup_addresscounter SET failures = 0 (a right password: cleared)",
         "INSERT signup_mfachallenge (the mfa_token)",
     ],
+    # The second step takes the mfa_token before it checks the code (given
+    # back, one more UPDATE, when the code is wrong): of parallel requests
+    # with one mfa_token only one checks a code. No transaction: each
+    # statement commits on its own.
     "POST /api/v1/auth/mfa {code}": [
         "SELECT signup_mfachallenge JOIN user LEFT JOIN totpdevice by token_hash (live, unused)",
+        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL (take the mfa_token)",
         "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: kind mfa, the account)",
         "UPDATE signup_totpdevice SET last_step WHERE last_step < step (the code, once)",
         "UPDATE signup_addresscounter SET failures = 0 (a right second factor: cleared)",
-        "BEGIN",
-        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL",
         "INSERT signup_accesstoken",
-        "COMMIT",
     ],
     "POST /api/v1/auth/mfa {recovery_code}": [
         "SELECT signup_mfachallenge JOIN user LEFT JOIN totpdevice by token_hash (live, unused)",
+        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL (take the mfa_token)",
         "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: kind mfa, the account)",
         "BEGIN",
         "UPDATE signup_recoverycode SET used_at WHERE code_hash, unused (the code, once)",
@@ -215,10 +224,14 @@ EXPECTED = {
         "COMMIT",
         "UPDATE messaging_outbox SET enqueued_at (on commit)",
         "UPDATE signup_addresscounter SET failures = 0 (a right second factor: cleared)",
-        "BEGIN",
-        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL",
         "INSERT signup_accesstoken",
-        "COMMIT",
+    ],
+    "POST /api/v1/auth/mfa {wrong code}": [
+        "SELECT signup_mfachallenge JOIN user LEFT JOIN totpdevice by token_hash (live, unused)",
+        "UPDATE signup_mfachallenge SET used_at WHERE used_at IS NULL (take the mfa_token)",
+        "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: it stays, a failure)",
+        # no device UPDATE: the code matched no step
+        "UPDATE signup_mfachallenge SET used_at = NULL (given back: a typo ends no login)",
     ],
     "GET /api/v1/me/mfa": [
         AUTH,
@@ -238,7 +251,6 @@ EXPECTED = {
     "POST /api/v1/me/mfa/totp/confirm": [
         AUTH,
         # the device again, though AUTH joined it (user.totp would save this one)
-        "SELECT signup_totpdevice by user_id",
         "INSERT signup_addresscounter ON CONFLICT ... RETURNING (reserve: kind mfa, the account)",
         "BEGIN",
         "UPDATE signup_totpdevice SET confirmed_at, last_step WHERE confirmed_at IS NULL",
@@ -255,6 +267,7 @@ SERVICES = {
         "BEGIN",
         "SELECT signup_user FOR UPDATE",
         "UPDATE signup_user SET is_active",
+        "UPDATE signup_mfachallenge SET expires_at (unfinished two-factor logins end)",
         "UPDATE signup_accesstoken SET revoked_at (every live token: one statement)",
         "INSERT messaging_outbox (both rows, one statement)",
         "COMMIT",
@@ -370,11 +383,20 @@ def mfa_prepared(label: str, api, user):
     if label == "POST /api/v1/auth/login {totp on}":
         return lambda: api.post_json("/api/v1/auth/login", login), 200
     mfa_token = api.post_json("/api/v1/auth/login", login).json()["mfa_token"]
+    answer = 200
     if label == "POST /api/v1/auth/mfa {code}":
         body = {"mfa_token": mfa_token, "code": totp_code(secret)}
+    elif label == "POST /api/v1/auth/mfa {wrong code}":
+        body, answer = {"mfa_token": mfa_token, "code": totp_code_wrong(secret)}, 400
     else:
         body = {"mfa_token": mfa_token, "recovery_code": recovery_code_for(user)}
-    return lambda: api.post_json("/api/v1/auth/mfa", body), 200
+    return lambda: api.post_json("/api/v1/auth/mfa", body), answer
+
+
+def totp_code_wrong(secret: str) -> str:
+    """Six digits that are no code of secret's in the steps a check accepts."""
+    taken = {pyotp.TOTP(secret).at(time.time() + 30 * k) for k in range(-2, 3)}
+    return next(c for c in (f"{n:06d}" for n in range(10**6)) if c not in taken)
 
 
 def check(label: str, existing: int, queries: list[dict], expected: list[str], rows) -> None:

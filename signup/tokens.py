@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from signup.models import AccessToken, User
+from signup.models import AccessToken, MfaChallenge, User
 
 TOKEN_BYTES = 32
 
@@ -108,11 +108,16 @@ def token_revoke(*, token: AccessToken) -> None:
 
 
 def user_tokens_revoke(*, user: User, keep: AccessToken | None = None) -> int:
-    """Every live token of user stops working at once (one UPDATE), but keep."""
+    """Every live token of user stops working at once (one UPDATE), but keep;
+    and every unfinished two-factor login (its mfa_token expires now, one
+    UPDATE: a DELETE would be wrapped in a transaction): a first factor
+    checked before a password change cannot finish after it."""
+    now = timezone.now()
+    MfaChallenge.objects.filter(user=user, expires_at__gt=now).update(expires_at=now)
     tokens = AccessToken.objects.filter(user=user, revoked_at__isnull=True)
     if keep is not None:
         tokens = tokens.exclude(pk=keep.pk)
-    return tokens.update(revoked_at=timezone.now())
+    return tokens.update(revoked_at=now)
 
 
 def user_token_revoke(*, user: User, token_id: int) -> bool:

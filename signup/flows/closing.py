@@ -28,7 +28,6 @@ from signup.flows.reauth import Proof, reauthenticate
 from signup.messages import CLOSED_EMAIL, CLOSED_NOTICE, notice_time
 from signup.models import (
     EmailChange,
-    MfaChallenge,
     PendingSignup,
     Profile,
     RecoveryCode,
@@ -89,11 +88,10 @@ def user_close(*, user: User, by_staff: bool = False) -> bool:
     Profile.objects.filter(user_id=user.pk).update(full_name="")
     user_tokens_revoke(user=user)
     PendingSignup.objects.filter(user_id=user.pk).delete()
-    # Two-factor login's secret, recovery codes and login steps: nothing of
-    # them is the business's to keep.
+    # Two-factor login's secret and recovery codes: nothing of them is the
+    # business's to keep (its unfinished logins went with the tokens).
     TotpDevice.objects.filter(user_id=user.pk).delete()
     RecoveryCode.objects.filter(user_id=user.pk).delete()
-    MfaChallenge.objects.filter(user_id=user.pk).delete()
     context = {
         "email": old_email,
         "at": notice_time(),

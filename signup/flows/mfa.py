@@ -116,7 +116,10 @@ def totp_confirm(*, user: User, code: str) -> list[str]:
     400 invalid_code for a wrong code or no pending enrolment (counted as a
     wrong second factor: 429 past the account's limit); 409 when it is on.
     """
-    device = TotpDevice.objects.filter(user=user).first()
+    try:
+        device: TotpDevice | None = user.totp  # joined by the token lookup
+    except TotpDevice.DoesNotExist:
+        device = None
     if device is not None and device.is_on:
         raise ApiError(409, "mfa_already_enabled", ALREADY_ENABLED)
     mfa_attempt_reserve(user=user)

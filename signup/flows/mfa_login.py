@@ -234,7 +234,8 @@ def _recovery_code_use(*, user: User, code: str) -> bool:
 
 
 def mfa_challenges_purge() -> int:
-    """Delete expired or used mfa_tokens (a periodic job: WORKER_PERIODIC_JOBS)."""
+    """Delete mfa_tokens past their lifetime, used or not (a periodic job:
+    WORKER_PERIODIC_JOBS)."""
     cutoff = timezone.now() - timedelta(seconds=settings.MFA_TOKEN_TTL_SECONDS)
     deleted, _ = MfaChallenge.objects.filter(created_at__lt=cutoff).delete()
     return deleted

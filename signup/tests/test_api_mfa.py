@@ -815,3 +815,18 @@ def test_old_mfa_tokens_are_purged(api, ada, settings):
 
     assert mfa_challenges_purge() == 1
     assert MfaChallenge.objects.count() == 1
+
+
+def test_a_password_change_ends_an_unfinished_two_factor_login(api):
+    """A first step done with the old password cannot finish after the change."""
+    user = verified_user()
+    _, codes = totp_enable(user)
+    first = mfa_token_for(api, EMAIL)
+    raw = token_for(user)
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "mfa_code": codes[0]}
+    assert api.post_json("/api/v1/me/password", body, **bearer(raw)).status_code == 204
+
+    answer = api.post_json(AUTH_MFA, {"mfa_token": first, "recovery_code": codes[1]})
+
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid_code"
