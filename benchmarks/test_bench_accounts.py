@@ -154,10 +154,12 @@ def exports_unlimited(settings):
 
 @pytest.mark.benchmark(group="accounts (gated)")
 def test_export_first_page(benchmark, api, rows, member, exports_unlimited):
-    """GET /me/export up to and including its first piece (the limit, the
-    wallet, the sessions and the first 500 notifications): what a client
-    waits for before the download starts. The server then closes the answer,
-    as when a client goes away; the rest streams in pieces like this one."""
+    """GET /me/export up to and including its first piece: what a client
+    waits for before the download starts (the limit counted, the wallet
+    read, so a database that is down is still a clean 503; the profile and
+    wallet written). The server then closes the answer, as when a client
+    goes away; the notifications and sessions stream after it, and
+    test_export_whole_document times the whole document."""
 
     def first_piece():
         response = api.get(EXPORT, **member)

@@ -129,11 +129,11 @@ EXPECTED = {
     "GET /api/v1/me/export": [
         AUTH,
         # counted in Redis (EXPORTS_PER_HOUR) before these: no statement
-        "SELECT signup_wallet",
-        "SELECT signup_accesstoken (the user's live ones)",
-        # one keyset page per 500 notifications (1 up to 500, 20 for 10,000:
-        # signup/tests/test_api_export.py), read as the body streams
+        "SELECT signup_wallet (before the answer starts: a database down is a 503)",
+        # then, as the body streams: one keyset page per 500 notifications
+        # (1 up to 500, 20 for 10,000: signup/tests/test_api_export.py)
         "SELECT messaging_notification (keyset page)",
+        "SELECT signup_accesstoken (the user's live ones)",
     ],
     "POST /api/v1/me/email": [
         AUTH,

@@ -4,12 +4,17 @@ Keyset on (created_at, id), both descending, over an index of the same
 order (notification_feed_idx, or notification_unread_idx for unread=true):
 one query per page however many notifications a user has, and no OFFSET.
 A worker writes one batch with one created_at, so id breaks the ties.
+
+A page holds FeedItem rows (named tuples of the fields a feed shows), not
+model instances: building 500 deferred-field models cost more than the
+query and the JSON together (the export's first piece, issue 21's CI run).
 """
 
 import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
@@ -48,10 +53,14 @@ class Cursor:
         return cls(created_at=created_at, id=ident_int)
 
 
+FEED_FIELDS = ("id", "kind", "title", "body", "created_at", "read_at")
+
+
 def notification_feed(
     *, user_id: int, limit: int, unread: bool = False, cursor: Cursor | None = None
-) -> tuple[list[Notification], Cursor | None]:
-    """One page, newest first, and the cursor of the next page (None at the end)."""
+) -> tuple[list[Any], Cursor | None]:
+    """One page, newest first, and the cursor of the next page (None at the end):
+    rows with the attributes FEED_FIELDS (named tuples)."""
     rows = Notification.objects.filter(user_id=user_id)
     if unread:
         rows = rows.filter(read_at__isnull=True)
@@ -61,9 +70,7 @@ def notification_feed(
             created_at__lte=cursor.created_at,
         )
     page = list(
-        rows.only("id", "kind", "title", "body", "created_at", "read_at").order_by(
-            "-created_at", "-id"
-        )[: limit + 1]
+        rows.order_by("-created_at", "-id").values_list(*FEED_FIELDS, named=True)[: limit + 1]
     )
     if len(page) <= limit:
         return page, None

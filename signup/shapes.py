@@ -5,6 +5,8 @@ shapes, so the export is what the API shows, field for field, and never a
 secret (no password hash, no token or its hash).
 """
 
+from typing import Any
+
 from messaging.models import Notification
 from signup.models import AccessToken, User, Wallet
 
@@ -23,9 +25,10 @@ def wallet_shape(wallet: Wallet) -> dict:
     return {"balance": f"{wallet.balance:.2f}", "currency": wallet.currency}
 
 
-def session_shape(token: AccessToken) -> dict:
+def session_shape(token: AccessToken | Any) -> dict:
+    """An AccessToken, or a row of signup.selectors.user_sessions."""
     return {
-        "id": token.pk,
+        "id": token.id,
         "created_at": token.created_at,
         "last_used_at": token.last_used_at,
         "expires_at": token.expires_at,
@@ -34,9 +37,10 @@ def session_shape(token: AccessToken) -> dict:
     }
 
 
-def notification_shape(notification: Notification) -> dict:
+def notification_shape(notification: Notification | Any) -> dict:
+    """A Notification, or a row of messaging.feed (the same attributes)."""
     return {
-        "id": notification.pk,
+        "id": notification.id,
         "kind": notification.kind,
         "title": notification.title,
         "body": notification.body,

@@ -203,7 +203,7 @@ class SessionsOut(Schema):
 
     @classmethod
     def of(cls, tokens: list, current_id: int) -> dict:
-        return {"items": [{**session_shape(t), "current": t.pk == current_id} for t in tokens]}
+        return {"items": [{**session_shape(t), "current": t.id == current_id} for t in tokens]}
 
 
 class ExportSessionOut(Schema):
