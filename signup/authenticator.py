@@ -104,7 +104,7 @@ def totp_match(secret: str, code: str, *, at: float | None = None, digits: int =
     the right form); the latest matching step wins.
     """
     code = totp_code_normalize(code)
-    if not (len(code) == digits and code.isascii() and code.isdigit()):
+    if not _digits(code, digits):
         return None
     totp = pyotp.TOTP(secret, digits=digits, interval=TOTP_PERIOD)
     now = totp_step(at)
@@ -142,5 +142,9 @@ def totp_code_normalize(code: str) -> str:
 
 def looks_like_totp(code: str) -> bool:
     """A TOTP code (6 digits), not a recovery code: how mfa_code is read."""
-    code = totp_code_normalize(code)
-    return len(code) == TOTP_DIGITS and code.isascii() and code.isdigit()
+    return _digits(totp_code_normalize(code), TOTP_DIGITS)
+
+
+def _digits(code: str, digits: int) -> bool:
+    """Exactly digits ASCII digits: the form of a TOTP code."""
+    return len(code) == digits and code.isascii() and code.isdigit()

@@ -22,12 +22,9 @@ from django.utils import timezone
 from core.errors import ApiError
 from messaging.outbox import outbox_add_on_commit
 from signup.authenticator import (
-    SecretUnreadableError,
     recovery_code_hash,
     recovery_code_new,
-    secret_decrypt,
     secret_encrypt,
-    totp_match,
     totp_qr_svg,
     totp_secret_new,
     totp_uri,
@@ -36,7 +33,9 @@ from signup.flows.mfa_login import (
     INVALID_SECOND_FACTOR,
     mfa_attempt_reserve,
     mfa_failures_clear,
+    totp_device,
     totp_on,
+    totp_step_of,
 )
 from signup.flows.reauth import Proof, reauthenticate
 from signup.messages import (
@@ -116,19 +115,13 @@ def totp_confirm(*, user: User, code: str) -> list[str]:
     400 invalid_code for a wrong code or no pending enrolment (counted as a
     wrong second factor: 429 past the account's limit); 409 when it is on.
     """
-    try:
-        device: TotpDevice | None = user.totp  # joined by the token lookup
-    except TotpDevice.DoesNotExist:
-        device = None
+    device = totp_device(user)  # joined by the token lookup
     if device is not None and device.is_on:
         raise ApiError(409, "mfa_already_enabled", ALREADY_ENABLED)
     mfa_attempt_reserve(user=user)
     if device is None:
         raise ApiError(400, "invalid_code", NO_ENROLMENT)
-    try:
-        step = totp_match(secret_decrypt(device.secret), code)
-    except SecretUnreadableError:
-        step = None
+    step = totp_step_of(device, code)
     if step is None:
         raise ApiError(400, "invalid_code", INVALID_SECOND_FACTOR)
     with transaction.atomic():

@@ -63,14 +63,29 @@ class LoginResult:
     mfa_token: str | None = None
 
 
-def totp_on(user: User) -> bool:
-    """Whether user has two-factor login on; no query where the device was
+def totp_device(user: User) -> TotpDevice | None:
+    """The user's authenticator, on or pending, or None; no query where it was
     loaded with the user (select_related("totp")), one otherwise."""
     try:
-        device = user.totp
+        return user.totp
     except TotpDevice.DoesNotExist:
-        return False
-    return device.is_on
+        return None
+
+
+def totp_on(user: User) -> bool:
+    """Whether user has two-factor login on (see totp_device)."""
+    device = totp_device(user)
+    return device is not None and device.is_on
+
+
+def totp_step_of(device: TotpDevice, code: str) -> int | None:
+    """The time step code belongs to for device's secret, or None (wrong, or
+    the secret is unreadable: no configured key decrypts it, logged)."""
+    try:
+        return totp_match(secret_decrypt(device.secret), code)
+    except SecretUnreadableError:
+        logger.error("mfa-check user=%s outcome=secret-unreadable", device.user_id)
+        return None
 
 
 def login_result(*, user: User, client: Client) -> LoginResult:
@@ -203,14 +218,10 @@ def _totp_use(*, user: User, code: str) -> bool:
     """Right and not used before: the device's last step moves to the code's
     in one conditional UPDATE (a replay, or a parallel use that lost, finds
     it there already)."""
-    if not totp_on(user):
+    device = totp_device(user)
+    if device is None or not device.is_on:
         return False
-    device = user.totp  # loaded by totp_on (or with the user)
-    try:
-        step = totp_match(secret_decrypt(device.secret), code)
-    except SecretUnreadableError:
-        logger.error("mfa-check user=%s outcome=secret-unreadable", user.pk)
-        return False
+    step = totp_step_of(device, code)
     if step is None:
         return False
     return bool(TotpDevice.objects.filter(pk=device.pk, last_step__lt=step).update(last_step=step))

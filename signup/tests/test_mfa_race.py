@@ -142,7 +142,7 @@ def test_one_code_confirmed_in_parallel_turns_it_on_once(monkeypatch, clock):
     raw = token_issue(user=user)[0]
     secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     TotpDevice.objects.create(user=user, secret=secret_encrypt(secret))
-    held_after(monkeypatch, mfa_flows, "totp_match", PARALLEL)
+    held_after(monkeypatch, mfa_flows, "totp_step_of", PARALLEL)
 
     answers = together(PARALLEL, lambda i: post({"code": clock.code(secret)}, CONFIRM, raw))
 
@@ -175,15 +175,15 @@ def test_a_confirm_cannot_turn_on_a_secret_replaced_meanwhile(monkeypatch, clock
     old = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     TotpDevice.objects.create(user=user, secret=secret_encrypt(old))
     matched, go = threading.Event(), threading.Event()
-    real = mfa_flows.totp_match
+    real = mfa_flows.totp_step_of
 
-    def totp_match(*args, **kwargs):
+    def totp_step_of(*args, **kwargs):
         step = real(*args, **kwargs)
         matched.set()
         go.wait(timeout=10)
         return step
 
-    monkeypatch.setattr(mfa_flows, "totp_match", totp_match)
+    monkeypatch.setattr(mfa_flows, "totp_step_of", totp_step_of)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         confirming = pool.submit(
