@@ -89,6 +89,12 @@ def _email(template: str, to: User | str, **context):
     return render_email(f"signup/email/{template}", to=address, context=context)
 
 
+def _notice(template: str, user: User, context: dict, **extra):
+    """A notice to the user's address: what happened, and when (context["at"],
+    written by the flow, so a retry says the same)."""
+    return _email(template, user, email=user.email, at=context.get("at", "recently"), **extra)
+
+
 def _code_email(purpose: str):
     """The handler of purpose's code email: a fresh code, if still eligible."""
     kind, template, eligible = CODE_EMAILS[purpose]
@@ -145,7 +151,7 @@ def email_changed(user: User, context: dict):
 @email_kind(PASSWORD_CHANGED_EMAIL)
 def password_changed_email(user: User, context: dict):
     """When (context["at"], written by the flow) and how to recover if it was not them."""
-    return _email("password_changed", user, email=user.email, at=context.get("at", "recently"))
+    return _notice("password_changed", user, context)
 
 
 @email_kind(DEACTIVATED_EMAIL)
@@ -231,42 +237,28 @@ def closed_notices(user: User, context: dict) -> list[Notification]:
 
 @email_kind(MFA_ENABLED_EMAIL)
 def mfa_enabled_email(user: User, context: dict):
-    return _email("mfa_enabled", user, email=user.email, at=context.get("at", "recently"))
+    return _notice("mfa_enabled", user, context)
 
 
 @email_kind(MFA_DISABLED_EMAIL)
 def mfa_disabled_email(user: User, context: dict):
     """Off by the user, or reset by staff (the user lost the app and the codes)."""
-    return _email(
-        "mfa_disabled",
-        user,
-        email=user.email,
-        at=context.get("at", "recently"),
-        by_staff=context.get("by") == "staff",
-    )
+    return _notice("mfa_disabled", user, context, by_staff=context.get("by") == "staff")
 
 
 @email_kind(MFA_RECOVERY_USED_EMAIL)
 def mfa_recovery_used_email(user: User, context: dict):
     """How many remain (context["left"], counted when the code was burnt)."""
-    return _email(
-        "mfa_recovery_code_used",
-        user,
-        email=user.email,
-        at=context.get("at", "recently"),
-        left=context.get("left", 0),
-    )
+    return _notice("mfa_recovery_code_used", user, context, left=context.get("left", 0))
 
 
 @email_kind(MFA_RECOVERY_NEW_EMAIL)
 def mfa_recovery_new_email(user: User, context: dict):
-    return _email(
-        "mfa_recovery_codes_new", user, email=user.email, at=context.get("at", "recently")
-    )
+    return _notice("mfa_recovery_codes_new", user, context)
 
 
 @email_kind(MFA_FAILURES_EMAIL)
 def mfa_failures_email(user: User, context: dict):
     """Someone with the first factor (the password, or the mailbox) keeps
     failing the second: the owner should change the password."""
-    return _email("mfa_failures", user, email=user.email, at=context.get("at", "recently"))
+    return _notice("mfa_failures", user, context)
