@@ -1,4 +1,10 @@
-"""Helpers for the accounts tests: paths, a verified user, codes as the worker makes them."""
+"""Helpers for the accounts tests: paths, a verified user, codes as the worker makes
+them, parallel calls."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connection
 
 from signup.codes import verification_code_issue
 from signup.models import VerificationCode
@@ -46,3 +52,18 @@ def wrong(code: str) -> str:
 
 
 __all__ = ["PASSWORD"]
+
+
+def together(n: int, call) -> list:
+    """call(i) in n threads released at once; each closes its connection."""
+    start = threading.Barrier(n)
+
+    def run(i):
+        try:
+            start.wait(timeout=10)
+            return call(i)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))

@@ -2,37 +2,19 @@
 atomically before the password is hashed, per address in one database
 statement, per IP in one Redis counter; a right password gives it back."""
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from core.tests.gunicorn_race import clear_of_window_edge, gunicorn, post_together
 from signup import limits
 from signup.models import AddressCounter
-from signup.tests.accounts_helpers import EMAIL, LOGIN, PASSWORD, verified_user
+from signup.tests.accounts_helpers import EMAIL, LOGIN, PASSWORD, together, verified_user
 from signup.tests.conftest import make_user
 
 WRONG = "wrong password!"
 PARALLEL = 40
-
-
-def together(n: int, call) -> list:
-    """call(i) in n threads released at once; each closes its connection."""
-    start = threading.Barrier(n)
-
-    def run(i):
-        try:
-            start.wait(timeout=10)
-            return call(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 # --- through gunicorn: processes and threads at once -----------------------------

@@ -14,7 +14,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from signup import messages
@@ -23,7 +22,7 @@ from signup.flows import mfa as mfa_flows
 from signup.flows import mfa_login
 from signup.flows.mfa_login import CHALLENGE_GONE, mfa_challenge_issue
 from signup.models import AccessToken, RecoveryCode, TotpDevice
-from signup.tests.accounts_helpers import PASSWORD, verified_user
+from signup.tests.accounts_helpers import PASSWORD, together, verified_user
 from signup.tests.mfa_helpers import (
     AUTH_MFA,
     CONFIRM,
@@ -37,21 +36,6 @@ from signup.tokens import token_issue
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PARALLEL = 6
-
-
-def together(n: int, call) -> list:
-    """call(i) in n threads released at once; each closes its connection."""
-    start = threading.Barrier(n)
-
-    def run(i):
-        try:
-            start.wait(timeout=10)
-            return call(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def held_after(monkeypatch, module, name: str, n: int) -> None:
