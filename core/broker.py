@@ -11,6 +11,7 @@ broker four things through the same methods on either broker:
 Both fail fast when the broker is away: a signup never waits on it.
 """
 
+import logging
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,11 +20,12 @@ import pika
 import redis
 from django.conf import settings
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+logger = logging.getLogger(__name__)
 RELAY_MARK = "outbox-relay-mark"  # a key (Redis) or durable queue (RabbitMQ) the relay owns
 WORKERS = "payshift-workers"  # Redis: worker process -> last check-in (ms)
 # Redis: the longest an idle consumer sleeps between fetches. Dramatiq backs
@@ -57,6 +59,35 @@ def fast_fail_redis(url: str) -> redis.Redis:
     )
 
 
+class GivesBackRedisConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, which gives back on close what it fetched
+    and never handed out.
+
+    It fetches a batch (every id into this worker's ack set) and hands the
+    messages out one at a time; a worker told to stop breaks off mid-batch,
+    and Dramatiq 2.2.1 requeues its work and delay queues but not the rest of
+    the batch. Those stayed in the ack set of a worker that had just said
+    goodbye, until its heartbeat expired (found by the graceful-stop fault
+    scenario: one message in a CI run). Dramatiq's RabbitMQ consumer and
+    dramatiq_sqs (PR #52) give theirs back on close.
+    """
+
+    def close(self) -> None:
+        cached, self.message_cache = self.message_cache, []
+        ids = []
+        for data in cached:
+            try:
+                ids.append(dramatiq.Message.decode(data).options["redis_message_id"])
+            except Exception:  # not one of ours: left for Dramatiq's maintenance
+                logger.warning("consumer_close undecodable_message queue=%s", self.queue_name)
+        if not ids:
+            return
+        try:
+            self.broker.do_requeue(self.queue_name, *ids)
+        except redis.RedisError as e:  # the ack set outlives us: maintenance requeues them
+            raise dramatiq.errors.ConnectionClosed(e) from None
+
+
 class FastFailRedisBroker(RedisBroker):
     """RedisBroker whose client gives up in a quarter second, not in ~10 s,
     and whose queue maintenance can also be run on demand."""
@@ -65,6 +96,10 @@ class FastFailRedisBroker(RedisBroker):
         super().__init__(client=fast_fail_redis(url), **options)
         self._maintain_now = threading.local()
         self._consumed: set[str] = set()
+
+    @property
+    def consumer_class(self):
+        return GivesBackRedisConsumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
         """A consumer that idles at most IDLE_POLL_MS; on a delay queue this

@@ -44,3 +44,22 @@ def test_only_worker_processes_count_as_live_workers(broker):
     broker.worker_alive("host:102")
     broker.worker_alive("host:101")
     assert broker.live_workers() == 2
+
+
+def test_a_stopping_consumer_gives_back_what_it_fetched_and_never_handed_out(broker):
+    """Dramatiq's Redis consumer fetches a batch (ids into this worker's ack
+    set) and hands messages out one at a time; a worker told to stop breaks
+    off mid-batch. The rest stayed in the ack set of a live-looking worker
+    until its heartbeat expired (the graceful-stop fault scenario, one
+    message in a CI run): closing the consumer puts them back at once."""
+    for n in range(5):
+        tasks.send_email.send(n)
+    ns, acks = broker.namespace, f"{broker.namespace}:__acks__.{broker.broker_id}.email"
+    consumer = broker.consume("email", prefetch=5)
+    first = next(consumer)
+    assert broker.client.scard(acks) == 5
+
+    consumer.close()
+
+    assert broker.client.smembers(acks) == {first.options["redis_message_id"].encode()}
+    assert broker.client.llen(f"{ns}:email") == 4
