@@ -13,10 +13,12 @@ from messaging.models import Notification, Outbox
 from messaging.services import email_deliver, notifications_deliver
 from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 
-# claim (UPDATE), load row + user, admin ids, INSERT notifications, mark sent.
-ANNOUNCE_QUERIES = 5
-# claim, load row + user, code: kill old ones (UPDATE) + INSERT, mark sent.
-EMAIL_QUERIES = 5
+# One transaction (issue 23): claim (UPDATE ... RETURNING), load row + user,
+# the row's savepoint, admin ids, INSERT notifications, mark sent, release.
+ANNOUNCE_QUERIES = 7
+# One transaction: claim, load row + user, the row's savepoint, code: kill old
+# ones (UPDATE) + INSERT, release; then, after the SMTP send, mark sent.
+EMAIL_QUERIES = 7
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def outbox_add_on_commit(*, user, kinds: list[str], context: dict | None = None) -> list[Outbox]:
-    """Write one row per kind (one INSERT) and enqueue them after commit.
+    """Write one row per kind (one INSERT) and enqueue them, together, after commit.
 
     context goes to every row (each kind's handler reads what it needs): a
     small JSON dict, never a secret.
@@ -29,15 +29,21 @@ def outbox_add_on_commit(*, user, kinds: list[str], context: dict | None = None)
     Every kind must be registered (messaging.kinds): an unknown one raises
     here, inside the caller's transaction, so nothing of it commits.
 
-    If the broker is down at commit time the rows stay pending with no
-    enqueued_at, and the relay enqueues them later. The caller never waits.
+    The rows are written already stamped as enqueued (enqueued_at): the
+    enqueue after commit nearly always succeeds, and stamping then cost a
+    second transaction on every request (issue 23). If the broker is down at
+    commit time the stamp is taken back and the relay enqueues the rows
+    later; the caller never waits.
     """
     for kind in kinds:
         kind_get(kind)
     request_id = current_request_id()
+    now = timezone.now()
     rows = Outbox.objects.bulk_create(
         [
-            Outbox(kind=kind, user=user, request_id=request_id, context=context or {})
+            Outbox(
+                kind=kind, user=user, request_id=request_id, context=context or {}, enqueued_at=now
+            )
             for kind in kinds
         ]
     )
@@ -52,27 +58,44 @@ def _actor_for(kind: str) -> dramatiq.Actor:
 
 
 def outbox_enqueue_committed(rows: list[Outbox]) -> list[int]:
-    """Stamp enqueued_at, then send one message per row (its id only).
+    """Send one message for rows written stamped (outbox_add_on_commit): all their
+    ids, on the first row's queue. Call only after their transaction committed.
 
-    Call only with committed rows, after the transaction: a worker must be
-    able to load and claim them. The stamp comes first, so a worker's claim
-    is always later than it and the relay's dead-claim rule can use the
-    claim timeout. If the stamp fails, nothing is sent and the relay's grace
-    rule takes the rows; inside a transaction the DatabaseError is raised,
-    not swallowed (that transaction is broken and must end).
+    When the broker does not take it, the stamps are taken back (the relay's
+    never-enqueued rule then sends the rows after its grace). A web process
+    killed between the commit and the send leaves them stamped: the relay's
+    stale rule sends them, after OUTBOX_STALE_SECONDS.
     """
     if not rows:
         return []
-    if broker_breaker.is_open:  # the broker failed a moment ago: not even a stamp
-        logger.warning(
-            "enqueue outbox=%s outcome=deferred reason=BreakerOpenError", [r.pk for r in rows]
-        )
+    ids = [row.pk for row in rows]
+    reason = "BreakerOpenError"
+    if not broker_breaker.is_open:  # the broker failed a moment ago: not even a try
+        actor = _actor_for(rows[0].kind)
+        message = ids if len(ids) > 1 else ids[0]
+        try:
+            broker_breaker.call(lambda: actor.send(message), errors=BROKER_ERRORS)
+        except (BreakerOpenError, *BROKER_ERRORS) as exc:
+            reason = type(exc).__name__
+        else:
+            logger.info("enqueue outbox=%s outcome=queued", ids)
+            return ids
+    logger.warning("enqueue outbox=%s outcome=deferred reason=%s", ids, reason)
+    _unstamp(rows, dict.fromkeys(ids))
+    return []
+
+
+def outbox_enqueue(rows: list[Outbox]) -> list[int]:
+    """Stamp enqueued_at (one UPDATE), then send one message per row: rows
+    written earlier and put back to pending (manage.py outbox_requeue). No
+    transaction may be open. If the stamp fails nothing is sent, and the
+    relay's never-enqueued rule takes the rows.
+    """
+    if not rows or broker_breaker.is_open:
         return []
     try:
         previous = outbox_stamp_enqueued(rows)
     except DatabaseError as exc:
-        if connection.in_atomic_block:
-            raise
         logger.warning(
             "enqueue outbox=%s outcome=deferred reason=%s", [r.pk for r in rows], type(exc).__name__
         )

@@ -19,14 +19,15 @@ from datetime import timedelta
 from typing import TypeVar
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from dramatiq.middleware import TimeLimitExceeded
 
 from messaging.kinds import kind_get
 from messaging.models import Notification, Outbox
 from messaging.smtp import describe_error, permanent_error, send_message
+from messaging.worker_metrics import delivery_observe
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,29 +50,65 @@ def _through_blips(func: Callable[[], T], *, outbox_id: int) -> T:
     return func()
 
 
-def outbox_claim(*, outbox_id: int) -> Outbox | None:
-    """Own the row for sending, or None if it is done or owned by a live worker."""
+def outbox_claim_rows(*, outbox_ids: list[int]) -> list[Outbox]:
+    """Own the claimable rows among outbox_ids (each with its user), skip the rest.
+
+    One UPDATE ... RETURNING names the rows this worker now owns; the caller
+    runs it inside its transaction, with the work that needs no outside
+    party (a code issued, notifications written), so a job costs one commit
+    before its email and one after (issue 23; there were five).
+    """
+    if not outbox_ids:
+        return []
     now = timezone.now()
     stale = now - timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
-    claimed = Outbox.objects.filter(
-        Q(state=Outbox.State.PENDING) | Q(state=Outbox.State.SENDING, claimed_at__lt=stale),
-        pk=outbox_id,
-    ).update(state=Outbox.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    if not claimed:
-        logger.info("deliver outbox=%s outcome=skipped reason=not-claimable", outbox_id)
-        return None
-    return _through_blips(
-        lambda: Outbox.objects.select_related("user").get(pk=outbox_id), outbox_id=outbox_id
+    ops = connection.ops
+    marks = ", ".join(["%s"] * len(outbox_ids))
+    # Only the table's name and placeholders are interpolated. Django has no
+    # UPDATE ... RETURNING; PostgreSQL and SQLite (3.35+) both do.
+    sql = (
+        f"UPDATE {ops.quote_name(Outbox._meta.db_table)}"  # noqa: S608
+        " SET state = %s, claimed_at = %s, attempts = attempts + 1"
+        f" WHERE id IN ({marks}) AND (state = %s OR (state = %s AND claimed_at < %s))"
+        " RETURNING id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                Outbox.State.SENDING,
+                ops.adapt_datetimefield_value(now),
+                *outbox_ids,
+                Outbox.State.PENDING,
+                Outbox.State.SENDING,
+                ops.adapt_datetimefield_value(stale),
+            ],
+        )
+        claimed = [pk for (pk,) in cursor.fetchall()]
+    skipped = sorted(set(outbox_ids) - set(claimed))
+    if skipped:
+        logger.info("deliver outbox=%s outcome=skipped reason=not-claimable", skipped)
+    if not claimed:
+        return []
+    return list(Outbox.objects.select_related("user").filter(pk__in=claimed).order_by("pk"))
+
+
+def outbox_claim(*, outbox_id: int) -> Outbox | None:
+    """Own one row for sending, or None if it is done or owned by a live worker."""
+    with transaction.atomic():
+        rows = outbox_claim_rows(outbox_ids=[outbox_id])
+    return rows[0] if rows else None
 
 
 def outbox_mark_sent(*, row: Outbox) -> None:
+    sent_at = timezone.now()
     _through_blips(
         lambda: Outbox.objects.filter(pk=row.pk).update(
-            state=Outbox.State.SENT, sent_at=timezone.now(), last_error=""
+            state=Outbox.State.SENT, sent_at=sent_at, last_error=""
         ),
         outbox_id=row.pk,
     )
+    delivery_observe(row.kind, row.created_at, sent_at)
 
 
 def outbox_release(*, row: Outbox, error: str, final: bool) -> None:
@@ -101,73 +138,94 @@ def describe(exc: BaseException) -> str:
     return describe_error(exc)
 
 
-def _run_claimed(row: Outbox, job, *, final_attempt: bool) -> None:
-    """Run the job on a claimed row; every way it ends leaves a named state.
+def _failed(row: Outbox, exc: BaseException, *, final_attempt: bool) -> bool:
+    """Record a failed attempt on the row (PENDING for a retry, FAILED after the
+    last or on a permanent refusal, SMTP 5xx); True when it is to be retried.
 
     BaseException, not Exception: Dramatiq's TimeLimitExceeded (and its
     Shutdown) derive from BaseException, and a job killed by one must not
-    leave its row SENDING with no error (issue 10). A permanent refusal
-    (SMTP 5xx) fails the row at once and is not retried; anything else is
-    re-raised so the Retries middleware retries it.
+    leave its row SENDING with no error (issue 10).
     """
-    try:
-        job(row)
-    except BaseException as exc:
-        permanent = permanent_error(exc)
-        final = final_attempt or permanent
-        outbox_release(row=row, error=describe(exc), final=final)
-        logger.warning(
-            "deliver outbox=%s kind=%s attempt=%s outcome=%s error=%r",
-            row.pk,
-            row.kind,
-            row.attempts,
-            "failed" if final else "retry",
-            describe(exc),
-        )
-        if permanent:
-            return
-        raise
-    outbox_mark_sent(row=row)
+    permanent = permanent_error(exc)
+    final = final_attempt or permanent
+    outbox_release(row=row, error=describe(exc), final=final)
+    logger.warning(
+        "deliver outbox=%s kind=%s attempt=%s outcome=%s error=%r",
+        row.pk,
+        row.kind,
+        row.attempts,
+        "failed" if final else "retry",
+        describe(exc),
+    )
+    return not permanent
+
+
+def _sent(row: Outbox) -> None:
     logger.info("deliver outbox=%s kind=%s attempt=%s outcome=sent", row.pk, row.kind, row.attempts)
 
 
+def _notify(row: Outbox) -> None:
+    """Write the row's notifications (one INSERT, idempotent by (user,
+    dedupe_key), the key defaulting to the row) and finish the row, both in
+    the caller's transaction: a retry finds the row SENT or nothing written."""
+    notifications = kind_get(row.kind).handler(row.user, row.context)
+    now = timezone.now()
+    for notification in notifications:
+        notification.dedupe_key = notification.dedupe_key or f"outbox:{row.pk}"
+        notification.created_at = now
+    Notification.objects.bulk_create(
+        notifications, batch_size=settings.NOTIFICATION_BATCH_SIZE + 1, ignore_conflicts=True
+    )
+    Outbox.objects.filter(pk=row.pk).update(
+        state=Outbox.State.SENT, sent_at=timezone.now(), last_error=""
+    )
+
+
+def outbox_deliver(*, outbox_ids: list[int], final_attempt: bool = False) -> None:
+    """Deliver the rows one message carries: a signup's verification email and
+    its announcement travel together (issue 23: one job per signup, not two).
+
+    In one transaction: claim the rows, write each notification row's
+    notifications and finish it, build each email (issuing its code). Each
+    row's work runs in a savepoint, so one row's failure is recorded on that
+    row alone. After the commit, the emails are sent one by one, each marked
+    sent on its own. If any row failed in a way worth retrying, the first
+    such error is raised once all are done, and the retry's claim takes only
+    the rows still pending: what succeeded is never repeated.
+    """
+    retry: BaseException | None = None
+    emails: list[tuple[Outbox, EmailMessage | None]] = []
+    with transaction.atomic():
+        for row in outbox_claim_rows(outbox_ids=outbox_ids):
+            try:
+                with transaction.atomic():
+                    if kind_get(row.kind).channel == "notifications":
+                        _notify(row)
+                        _sent(row)
+                    else:
+                        emails.append((row, kind_get(row.kind).handler(row.user, row.context)))
+            except BaseException as exc:
+                if _failed(row, exc, final_attempt=final_attempt):
+                    retry = retry or exc
+    for row, message in emails:
+        try:
+            if message is not None:
+                send_message(message)
+        except BaseException as exc:
+            if _failed(row, exc, final_attempt=final_attempt):
+                retry = retry or exc
+            continue
+        outbox_mark_sent(row=row)
+        _sent(row)
+    if retry is not None:
+        raise retry
+
+
 def email_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
-    """Build and send the row's email through Django's email backend (SMTP),
-    on the connection this worker thread keeps (messaging.smtp.send_message)."""
-    row = outbox_claim(outbox_id=outbox_id)
-    if row is None:
-        return
-
-    def send(row: Outbox) -> None:
-        message = kind_get(row.kind).handler(row.user, row.context)
-        if message is not None:
-            send_message(message)
-
-    _run_claimed(row, send, final_attempt=final_attempt)
+    """Deliver one email row (outbox_deliver with a single id)."""
+    outbox_deliver(outbox_ids=[outbox_id], final_attempt=final_attempt)
 
 
 def notifications_deliver(*, outbox_id: int, final_attempt: bool = False) -> None:
-    """Write the row's notifications (its kind's handler says which): one INSERT.
-
-    Idempotent by (user, dedupe_key), the key defaulting to the outbox row: a
-    second run inserts nothing. Constant queries for up to
-    NOTIFICATION_BATCH_SIZE recipients (every admin, say, plus the user).
-    """
-    row = outbox_claim(outbox_id=outbox_id)
-    if row is None:
-        return
-
-    def notify(row: Outbox) -> None:
-        notifications = kind_get(row.kind).handler(row.user, row.context)
-        now = timezone.now()
-        for notification in notifications:
-            notification.dedupe_key = notification.dedupe_key or f"outbox:{row.pk}"
-            notification.created_at = now
-        with transaction.atomic():
-            Notification.objects.bulk_create(
-                notifications,
-                batch_size=settings.NOTIFICATION_BATCH_SIZE + 1,
-                ignore_conflicts=True,
-            )
-
-    _run_claimed(row, notify, final_attempt=final_attempt)
+    """Deliver one notifications row (outbox_deliver with a single id)."""
+    outbox_deliver(outbox_ids=[outbox_id], final_attempt=final_attempt)

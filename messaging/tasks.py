@@ -1,4 +1,9 @@
-"""Dramatiq actors: they receive an outbox id and call a service. No logic here.
+"""Dramatiq actors: they receive outbox ids and call a service. No logic here.
+
+A message carries the ids of the rows one outbox_add_on_commit wrote (a
+signup's verification email and announcement: one job, issue 23), or one id
+(the relay, and messages of an older release). Either actor delivers rows of
+either channel; the queue is the first row's.
 
 Retries: exponential backoff (Dramatiq's Retries middleware). On the last
 attempt the service marks the row FAILED with its error before the message
@@ -31,14 +36,18 @@ def _is_final_attempt() -> bool:
     return message.options.get("retries", 0) >= max_retries
 
 
+def _ids(outbox_id: int | list[int]) -> list[int]:
+    return list(outbox_id) if isinstance(outbox_id, list) else [outbox_id]
+
+
 @dramatiq.actor(queue_name="email", **RETRY_OPTIONS)
-def send_email(outbox_id: int) -> None:
-    services.email_deliver(outbox_id=outbox_id, final_attempt=_is_final_attempt())
+def send_email(outbox_id: int | list[int]) -> None:
+    services.outbox_deliver(outbox_ids=_ids(outbox_id), final_attempt=_is_final_attempt())
 
 
 @dramatiq.actor(queue_name="notifications", **RETRY_OPTIONS)
-def notify(outbox_id: int) -> None:
-    services.notifications_deliver(outbox_id=outbox_id, final_attempt=_is_final_attempt())
+def notify(outbox_id: int | list[int]) -> None:
+    services.outbox_deliver(outbox_ids=_ids(outbox_id), final_attempt=_is_final_attempt())
 
 
 @dramatiq.actor(queue_name="notifications", **RETRY_OPTIONS)

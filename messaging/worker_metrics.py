@@ -12,8 +12,7 @@ order: this one before its own).
 """
 
 import os
-import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dramatiq
@@ -23,11 +22,19 @@ from dramatiq.broker import MessageProxy
 DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
+_delivery: Any = None  # the histogram, once a worker process booted
+
+
+def delivery_observe(kind: str, created_at: datetime, sent_at: datetime) -> None:
+    """Called by the delivery service as it marks an email sent: the times are
+    in hand there (reading the row back after the job cost a query a job)."""
+    if _delivery is not None:
+        _delivery.labels(kind).observe(max((sent_at - created_at).total_seconds(), 0.0))
+
+
 class WorkerMetrics(dramatiq.Middleware):
     def __init__(self) -> None:
         self.jobs: Any = None
-        self.delivery: Any = None
-        self._local = threading.local()
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         from dramatiq.middleware.prometheus import DB_PATH
@@ -40,15 +47,13 @@ class WorkerMetrics(dramatiq.Middleware):
             "Jobs a worker finished, by actor and outcome (ok, error, skipped).",
             ["actor", "outcome"],
         )
-        self.delivery = prom.Histogram(
+        global _delivery
+        _delivery = prom.Histogram(
             "payshift_outbox_delivery_seconds",
             "From an outbox row's creation to its email being sent, by kind.",
             ["kind"],
             buckets=DELIVERY_BUCKETS,
         )
-
-    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self._local.started = datetime.now(UTC)
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: MessageProxy, *, result=None, exception=None
@@ -56,28 +61,7 @@ class WorkerMetrics(dramatiq.Middleware):
         if self.jobs is None:
             return
         self.jobs.labels(message.actor_name, "ok" if exception is None else "error").inc()
-        if exception is None and message.actor_name == "send_email" and message.args:
-            self._observe_delivery(message.args[0])
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if self.jobs is not None:
             self.jobs.labels(message.actor_name, "skipped").inc()
-
-    def _observe_delivery(self, outbox_id: int) -> None:
-        from django.db import DatabaseError
-
-        from messaging.models import Outbox
-
-        try:
-            row = (
-                Outbox.objects.filter(pk=outbox_id, state=Outbox.State.SENT)
-                .values("kind", "created_at", "sent_at")
-                .first()
-            )
-        except DatabaseError:
-            return
-        started = getattr(self._local, "started", None)
-        # Only a row this job sent: a duplicate message finds it sent long ago.
-        if row and row["sent_at"] and (started is None or row["sent_at"] >= started):
-            seconds = (row["sent_at"] - row["created_at"]).total_seconds()
-            self.delivery.labels(row["kind"]).observe(max(seconds, 0.0))

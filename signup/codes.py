@@ -40,7 +40,7 @@ def code_matches(code: str, stored_hash: str, *, user_id: int, purpose: str) -> 
     return hmac.compare_digest(code_hash(code, user_id=user_id, purpose=purpose), stored_hash)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside the worker's per-row savepoint: no second one
 def verification_code_issue(*, user: User, purpose: str) -> str:
     """A new code for user; every older live code of that purpose dies.
 

@@ -103,7 +103,6 @@ def test_a_real_prometheus_scrapes_web_and_worker(live_stack, prometheus, mail_s
         'payshift_signups_total{outcome="accepted"}',
         'payshift_http_request_duration_seconds_count{endpoint="api/v1/signup",status="202"}',
         'payshift_worker_jobs_total{actor="send_email",outcome="ok"}',
-        'payshift_worker_jobs_total{actor="notify",outcome="ok"}',
         'payshift_outbox_delivery_seconds_count{kind="signup.verification"}',
         'dramatiq_messages_total{actor_name="send_email"}',
         "payshift_broker_up",

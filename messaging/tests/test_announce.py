@@ -84,4 +84,6 @@ def test_queries_do_not_grow_with_the_number_of_admins(make_row):
         )
 
     assert counts[1] == counts[100] == counts[2000], counts
-    assert counts[1] <= 8, counts
+    # claim, load row + user, admin ids, INSERT, mark sent, and 4 savepoint
+    # statements (each row's work is isolated from the others' in its job).
+    assert counts[1] <= 9, counts

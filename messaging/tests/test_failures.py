@@ -52,14 +52,15 @@ def test_a_job_killed_by_its_time_limit_is_retried_then_failed_with_its_error(
     assert row.last_error.startswith("TimeLimitExceeded")
 
 
-def test_an_interrupted_attempt_that_is_not_the_last_leaves_the_row_pending(make_row):
-    row = services.outbox_claim(outbox_id=make_row().pk)
+def test_an_interrupted_attempt_that_is_not_the_last_leaves_the_row_pending(make_row, monkeypatch):
+    row = make_row()
 
-    def interrupted(row):
+    def interrupted(message):
         raise TimeLimitExceeded
 
+    monkeypatch.setattr(services, "send_message", interrupted)
     with pytest.raises(TimeLimitExceeded):
-        services._run_claimed(row, interrupted, final_attempt=False)
+        services.email_deliver(outbox_id=row.pk, final_attempt=False)
 
     row.refresh_from_db()
     assert (row.state, row.claimed_at) == (Outbox.State.PENDING, None)

@@ -5,12 +5,13 @@ import time
 
 import dramatiq
 import pytest
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from core.breaker import broker_breaker
 from core.testing import free_port
-from messaging import tasks
 from messaging.kinds import UnknownOutboxKindError
 from messaging.models import Outbox
 from messaging.outbox import outbox_add_on_commit, outbox_enqueue_committed
@@ -20,9 +21,11 @@ from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 pytestmark = pytest.mark.django_db
 
 
-def test_rows_are_enqueued_after_commit_with_their_id_only(
+def test_rows_written_together_travel_in_one_message_after_commit(
     make_user, django_capture_on_commit_callbacks
 ):
+    """A signup's verification email and announcement: one message, one job
+    (issue 23), on the first row's queue; the rows are written stamped."""
     user = make_user()
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         email, announce = outbox_add_on_commit(
@@ -31,20 +34,28 @@ def test_rows_are_enqueued_after_commit_with_their_id_only(
         assert queued_ids("email") == []  # nothing before the commit
     assert len(callbacks) == 1
 
-    assert queued_ids("email") == [email.pk]
-    assert queued_ids("notifications") == [announce.pk]
+    assert queued_ids("email") == [[email.pk, announce.pk]]
+    assert queued_ids("notifications") == []
     broker = dramatiq.get_broker()
     [raw] = broker.client.hvals(f"{broker.namespace}:email.msgs")
     message = json.loads(raw)
     assert (message["actor_name"], message["args"], message["kwargs"]) == (
         "send_email",
-        [email.pk],
+        [[email.pk, announce.pk]],
         {},
     )
     for row in (email, announce):
         row.refresh_from_db()
         assert row.state == Outbox.State.PENDING
         assert row.enqueued_at is not None
+
+
+def test_a_single_row_travels_as_its_id_alone(make_user, django_capture_on_commit_callbacks):
+    """What an older release's worker understands: a message per row, its id."""
+    user = make_user()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        [announce] = outbox_add_on_commit(user=user, kinds=[ANNOUNCE_NEW_USER])
+    assert queued_ids("notifications") == [announce.pk]
 
 
 def test_nothing_is_enqueued_when_the_transaction_rolls_back(
@@ -64,9 +75,13 @@ def test_nothing_is_enqueued_when_the_transaction_rolls_back(
     assert not Outbox.objects.exists()
 
 
-def test_broker_down_leaves_rows_pending_never_enqueued(make_row, monkeypatch, broker_queue_size):
-    rows = [make_row(), make_row(kind=ANNOUNCE_NEW_USER)]
+def test_broker_down_takes_the_stamp_back(make_user, monkeypatch, broker_queue_size):
+    """The rows stay pending with no enqueued_at: the relay's never-enqueued rule."""
+    user = make_user()
     point_broker_at(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")
+    with transaction.atomic():
+        rows = outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER])
+    assert all(row.enqueued_at is not None for row in rows)
 
     assert outbox_enqueue_committed(rows) == []
 
@@ -84,7 +99,6 @@ def test_broker_down_leaves_rows_pending_never_enqueued(make_row, monkeypatch, b
     broker_breaker.reset()
     assert outbox_enqueue_committed(rows) == [r.pk for r in rows]
     assert broker_queue_size("email") == 1
-    assert broker_queue_size("notifications") == 1
 
 
 def test_an_unregistered_kind_fails_when_the_row_is_written(make_user):
@@ -99,46 +113,45 @@ def test_each_kind_is_enqueued_to_its_registered_actor(
 ):
     user = make_user()
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        email, announce = outbox_add_on_commit(
-            user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER]
-        )
+        [email] = outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL])
+        [announce] = outbox_add_on_commit(user=user, kinds=[ANNOUNCE_NEW_USER])
     assert queued_ids("email") == [email.pk]
     assert queued_ids("notifications") == [announce.pk]
 
 
-def test_enqueued_at_is_written_before_the_message_is_sent(make_row, monkeypatch):
-    row = make_row()
-    seen = []
-    send = tasks.send_email.send
-
-    def spy(outbox_id):
-        seen.append(Outbox.objects.get(pk=outbox_id).enqueued_at)
-        return send(outbox_id)
-
-    monkeypatch.setattr(tasks.send_email, "send", spy)
-    assert outbox_enqueue_committed([row]) == [row.pk]
-    assert seen[0] is not None
+def test_the_enqueue_after_commit_writes_nothing(make_user, django_capture_on_commit_callbacks):
+    """The stamp is in the INSERT: no second transaction per request (issue 23)."""
+    user = make_user()
+    with transaction.atomic():
+        rows = outbox_add_on_commit(user=user, kinds=[VERIFICATION_EMAIL, ANNOUNCE_NEW_USER])
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox_enqueue_committed(rows) == [r.pk for r in rows]
+    assert queries.captured_queries == []
 
 
-def test_a_database_error_inside_a_transaction_is_raised_not_swallowed(make_row, monkeypatch):
-    row = make_row()
-
+def broken_update(monkeypatch):
     def broken(self, **values):
         raise OperationalError("connection lost")
 
     monkeypatch.setattr(QuerySet, "update", broken)
+
+
+def test_a_database_error_taking_the_stamp_back_inside_a_transaction_is_raised(
+    make_row, monkeypatch
+):
+    row = make_row(enqueued_at=timezone.now())
+    point_broker_at(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")
+    broken_update(monkeypatch)
     with pytest.raises(OperationalError), transaction.atomic():
         outbox_enqueue_committed([row])
-    assert queued_ids("email") == []
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_database_error_outside_a_transaction_leaves_the_rows_to_the_relay(make_row, monkeypatch):
-    row = make_row()
-
-    def broken(self, **values):
-        raise OperationalError("connection lost")
-
-    monkeypatch.setattr(QuerySet, "update", broken)
+def test_a_database_error_taking_the_stamp_back_leaves_the_rows_to_the_stale_rule(
+    make_row, monkeypatch, caplog
+):
+    row = make_row(enqueued_at=timezone.now())
+    point_broker_at(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")
+    broken_update(monkeypatch)
     assert outbox_enqueue_committed([row]) == []
-    assert queued_ids("email") == []  # nothing sent unstamped; the grace rule relays it
+    assert "outcome=unstamped" in caplog.text

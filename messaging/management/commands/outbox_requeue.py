@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from messaging.models import Outbox
-from messaging.outbox import outbox_enqueue_committed
+from messaging.outbox import outbox_enqueue
 from messaging.services import outbox_requeue
 
 
@@ -51,9 +51,7 @@ class Command(BaseCommand):
             self.stdout.write(f"dry run: {len(selected)} row(s) would be re-queued")
             return
         count = outbox_requeue(ids=[row.pk for row in selected], states=states)
-        enqueued = outbox_enqueue_committed(
-            list(Outbox.objects.filter(pk__in=[r.pk for r in selected]))
-        )
+        enqueued = outbox_enqueue(list(Outbox.objects.filter(pk__in=[r.pk for r in selected])))
         self.stdout.write(
             self.style.SUCCESS(
                 f"{count} row(s) back to pending; {len(enqueued)} enqueued now, "
