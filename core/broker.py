@@ -9,10 +9,13 @@ broker four things through the same methods on either broker:
 - queue_counts(queue): ready, delayed, in flight, dead-lettered, retrying;
 - worker_alive(id) and live_workers(): worker processes seen lately.
 Both fail fast when the broker is away: a signup never waits on it.
+On Redis, an enqueue also rings its queue's bell, which idle consumers
+wait on instead of polling (BELL_SUFFIX).
 """
 
 import logging
 import threading
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
@@ -21,6 +24,7 @@ import redis
 from django.conf import settings
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff, current_millis
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -28,12 +32,26 @@ from redis.retry import Retry
 logger = logging.getLogger(__name__)
 RELAY_MARK = "outbox-relay-mark"  # a key (Redis) or durable queue (RabbitMQ) the relay owns
 WORKERS = "payshift-workers"  # Redis: worker process -> last check-in (ms)
-# Redis: the longest an idle consumer sleeps between fetches. Dramatiq backs
-# off up to the worker timeout (1 s): at a few signups a second the queue is
-# often empty, and the time to inbox had a p95 of 512 ms (issue 11). Capped,
-# an idle worker polls each queue at most 10 times a second; not the delay
-# queues (retries, nearly always empty), where a second later is harmless.
-IDLE_POLL_MS = 100
+# Redis: each enqueue to a main queue also pushes a token on its doorbell
+# list, `<namespace>:<queue>.bell`, and an idle consumer waits on that list
+# (BLPOP) instead of sleeping. Dramatiq's consumer backs off up to the worker
+# timeout (1 s): at a few signups a second the time to inbox had a p95 of
+# 512 ms (issue 11); capping the sleep at 100 ms cost an idle worker ~28 ms of
+# CPU a second (worker and Redis) in polling. The bell wakes a consumer
+# within a round trip and costs nothing while idle. Not on the delay queues
+# (retries, nearly always empty): there a second later is harmless.
+BELL_SUFFIX = ".bell"
+# Tokens a bell keeps (LTRIM): enough to wake every consumer of a queue,
+# bounded while no worker runs. A stale token costs one empty fetch.
+BELL_TOKENS = 32
+# The longest a consumer blocks on its bell: Dramatiq's worker timeout. Its
+# fetch script heartbeats, and its consumer thread checks for a stop or a
+# pause only between fetches: both at least once a second.
+BELL_BLOCK_MAX_MS = 1000
+# A consumer whose prefetch is full (everything fetched still in its worker
+# threads) cannot fetch, and no bell says when a thread acks: it looks again
+# after at most this. Those threads have work queued, so nothing waits on it.
+BUSY_POLL_MS = 100
 # What a broker call raises when the broker is away, on either broker. pika's
 # connection workflow errors are not AMQPErrors: a RabbitMQ that accepts the
 # connection and never answers raises AMQPConnectorStackTimeout, which once
@@ -88,22 +106,145 @@ class GivesBackRedisConsumer(_RedisConsumer):
             raise dramatiq.errors.ConnectionClosed(e) from None
 
 
+class BellRedisConsumer(GivesBackRedisConsumer):
+    """The consumer of a main queue: when a fetch finds nothing, it waits on
+    the queue's bell (BELL_SUFFIX) rather than sleeping.
+
+    Dramatiq's __next__ with its sleep replaced. A message enqueued after the
+    empty fetch left its token on the bell list, so the BLPOP that follows
+    returns at once: no wake-up is lost. After a wait it returns None, as
+    Dramatiq's does after a sleep: its consumer thread checks for a stop and
+    runs its delayed messages, then calls next() again, which fetches.
+    """
+
+    def __next__(self):
+        try:
+            while True:
+                if self.message_cache:
+                    data = self.message_cache.pop(0)
+                    if data is None:  # Dramatiq's guard for its issue #266, kept
+                        logger.warning("consumer_none_in_cache queue=%s", self.queue_name)
+                        continue
+                    self.misses = 0
+                    message = dramatiq.Message.decode(data)
+                    self.queued_message_ids.add(message.message_id)
+                    return dramatiq.MessageProxy(message)
+                room = self.prefetch - self.outstanding_message_count
+                if room <= 0:
+                    self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=BUSY_POLL_MS)
+                    time.sleep(backoff_ms / 1000)
+                    return None
+                self.message_cache = self.broker.do_fetch(self.queue_name, room)
+                if not self.message_cache:
+                    self.broker.wait_for_bell(self.queue_name, self.timeout)
+                    return None
+        except redis.ConnectionError as e:
+            raise dramatiq.errors.ConnectionClosed(e) from None
+
+
 class FastFailRedisBroker(RedisBroker):
     """RedisBroker whose client gives up in a quarter second, not in ~10 s,
-    and whose queue maintenance can also be run on demand."""
+    whose queue maintenance can also be run on demand, and whose main queues
+    ring a bell (BELL_SUFFIX) that their idle consumers wait on."""
 
     def __init__(self, *, url: str, **options) -> None:
         super().__init__(client=fast_fail_redis(url), **options)
         self._maintain_now = threading.local()
         self._consumed: set[str] = set()
+        self._url = url
+        self._bell_client: redis.Redis | None = None
+        self._bell_client_lock = threading.Lock()
 
     @property
     def consumer_class(self):
         return GivesBackRedisConsumer
 
+    @staticmethod
+    def _rings(queue_name: str) -> bool:
+        return not queue_name.endswith((".DQ", ".XQ"))
+
+    def bell_key(self, queue_name: str) -> str:
+        return f"{self.namespace}:{queue_name}{BELL_SUFFIX}"
+
+    def do_enqueue(self, queue_name: str, *args):
+        """Dramatiq's enqueue script and, on a main queue, a bell token, in one
+        round trip. The DQ consumer moves a due retry to its main queue
+        through broker.enqueue: that rings too.
+
+        A non-transactional pipeline: the token follows the message, so a
+        woken consumer finds it. EVALSHA, not the registered Script with
+        client=pipe, which would ask SCRIPT EXISTS first, a second round trip
+        on every enqueue. The arguments are Dramatiq 2.2.1's _dispatch.
+        """
+        if not self._rings(queue_name):
+            return self._dispatch("enqueue")(queue_name, *args)
+        script, bell = self.scripts["dispatch"], self.bell_key(queue_name)
+        argv = [
+            "enqueue",
+            current_millis(),
+            queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            self._should_do_maintenance("enqueue"),
+            self._max_unpack_size(),
+            *args,
+        ]
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, 1, self.namespace, *argv)
+            pipe.rpush(bell, 1)
+            pipe.ltrim(bell, -BELL_TOKENS, -1)
+            try:
+                return pipe.execute()[0]
+            except redis.exceptions.NoScriptError:
+                # A Redis restarted or flushed its scripts: nothing was
+                # enqueued (a token was, harmless). Load it and send again.
+                if attempt:
+                    raise
+                script.sha = self.client.script_load(script.script)
+
+    def _blocking_client(self) -> redis.Redis:
+        """The client for BLPOP, built once: fast_fail_redis's socket timeout
+        (REDIS_SOCKET_TIMEOUT) is no longer than the block, so a quiet second
+        would read as a dead Redis. A bit longer here: a Redis that stops
+        answering is still noticed within a second of the block's end."""
+        with self._bell_client_lock:
+            if self._bell_client is None:
+                self._bell_client = redis.Redis.from_url(
+                    self._url,
+                    socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+                    socket_timeout=BELL_BLOCK_MAX_MS / 1000 + settings.REDIS_SOCKET_TIMEOUT,
+                    retry=Retry(NoBackoff(), 0),
+                    health_check_interval=30,
+                )
+            return self._bell_client
+
+    def wait_for_bell(self, queue_name: str, timeout_ms: int) -> bool:
+        """Block until queue_name's bell rings or timeout_ms (at most
+        BELL_BLOCK_MAX_MS) passes; True if it rang.
+
+        A dropped connection raises ConnectionClosed, as Dramatiq's consumer
+        does on a fetch: its consumer thread restarts the consumer.
+        """
+        timeout_ms = max(1, min(timeout_ms, BELL_BLOCK_MAX_MS))  # BLPOP 0 blocks forever
+        try:
+            rang = self._blocking_client().blpop([self.bell_key(queue_name)], timeout_ms / 1000)
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise dramatiq.errors.ConnectionClosed(e) from None
+        return rang is not None
+
+    def close(self) -> None:
+        with self._bell_client_lock:
+            client, self._bell_client = self._bell_client, None
+        if client is not None:
+            client.close()
+        super().close()
+
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
-        """A consumer that idles at most IDLE_POLL_MS; on a delay queue this
-        process consumed before, first give back the retries it held.
+        """A consumer that waits on its queue's bell (main queues) or backs
+        off as Dramatiq's does (delay queues); on a delay queue this process
+        consumed before, first give back the retries it held.
 
         A worker fetches each delayed message (a retry waiting for its
         backoff) at once and holds it in memory until its time, its id in
@@ -119,9 +260,8 @@ class FastFailRedisBroker(RedisBroker):
         if queue_name.endswith(".DQ") and queue_name in self._consumed:
             self.requeue_held(queue_name)
         self._consumed.add(queue_name)
-        if not queue_name.endswith(".DQ"):
-            timeout = min(timeout, IDLE_POLL_MS)
-        return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
+        consumer_class = BellRedisConsumer if self._rings(queue_name) else self.consumer_class
+        return consumer_class(self, queue_name, prefetch, timeout)
 
     def requeue_held(self, queue_name: str) -> int:
         """Put back on queue_name the messages this broker instance fetched from it."""
