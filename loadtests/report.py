@@ -23,8 +23,24 @@ LOGIN = "/api/v1/auth/login"
 @dataclass
 class Check:
     name: str
-    ok: bool
+    ok: bool  # what was measured is within the bound
     detail: str
+    gated: bool = True  # False: reported, not gated (a failed one does not fail the run)
+
+    @property
+    def label(self) -> str:
+        """PASS or FAIL; for a check reported, not gated: REPORTED."""
+        if not self.gated:
+            return "REPORTED"
+        return "PASS" if self.ok else "FAIL"
+
+    @property
+    def line(self) -> str:
+        """The summary's line for it; one not gated says whether it would have passed."""
+        if self.gated:
+            return f"{self.label}  {self.name}: {self.detail}"
+        verdict = "within the bound" if self.ok else "would FAIL"
+        return f"{self.label}  {self.name}: {self.detail} ({verdict}; reported, not gated)"
 
 
 @dataclass

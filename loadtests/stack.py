@@ -76,6 +76,7 @@ class Stack:
     namespace: str = "payshift-load"
     extra_env: dict[str, str] = field(default_factory=dict)
     start_sink: bool = True  # False: the caller runs a sink on smtp_port
+    mail_delay: float = 0.0  # seconds the sink takes per message (a slow provider)
     web_config: str = ""  # a gunicorn config file instead of gunicorn.conf.py
     logs: set[str] = field(default_factory=set, repr=False)  # names whose log was started
 
@@ -133,10 +134,8 @@ class Stack:
             env=self.env(),
             check=True,
         )
-        python = sys.executable
         if self.start_sink:
-            sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
-            self.spawn("sink", [python, "-m", "messaging.sink", *sink])
+            self.spawn("sink", self.sink_argv())
         self.more_ports = [free_port() for _ in range(self.web_nodes - 1)]
         for node in range(self.web_nodes):
             self.spawn_web(node)
@@ -144,6 +143,13 @@ class Stack:
             for node in range(self.worker_nodes):
                 self.spawn_worker(node=node)
         self.wait_ready()
+
+    def sink_argv(self) -> list[str]:
+        """The SMTP sink's command (messaging.sink): its port, its store, its delay per message."""
+        sink = ["--port", str(self.smtp_port), "--store", str(self.mail_store), "--quiet"]
+        if self.mail_delay:
+            sink += ["--delay", repr(float(self.mail_delay))]
+        return [sys.executable, "-m", "messaging.sink", *sink]
 
     def counters(self):
         """PostgreSQL and Redis counters now (loadtests.dbstats), for per-signup costs."""

@@ -1,14 +1,18 @@
 """A real SMTP server (aiosmtpd) that keeps what it receives: for development and tests.
 
-    python -m messaging.sink --port 1025 [--store mail.jsonl] [--quiet]
+    python -m messaging.sink --port 1025 [--store mail.jsonl] [--quiet] [--delay SECONDS]
 
 Prints each message (development), appends it as a JSON line to --store
 (load tests read codes from there), and in-process keeps them in .messages.
-It can also play a misbehaving server: refuse mail (fail_with = "451 ...",
-an outage), refuse a recipient (rcpt_reply = "550 5.1.1 ..."), stall
-before answering the end of DATA (stall_seconds; a message whose client
-gave up meanwhile is dropped, not kept), and offer SMTPUTF8 or not
-(MailSink(smtputf8=False)).
+It can play a slow provider: --delay (MailSink(delay=...)) answers the end
+of every message's DATA that many seconds late, so the sender's SMTP
+conversation waits as it would on a provider taking that long per message
+(the load runner's --mail-delay). It can also play a misbehaving server:
+refuse mail (fail_with = "451 ...", an outage), refuse a recipient
+(rcpt_reply = "550 5.1.1 ..."), stall before answering the end of DATA
+(stall_seconds; a message whose client gave up meanwhile is dropped, not
+kept, and so is one whose client gave up during a --delay), and offer
+SMTPUTF8 or not (MailSink(smtputf8=False)).
 """
 
 import argparse
@@ -40,10 +44,11 @@ def code_in(text: str) -> str | None:
 
 
 class SinkHandler:
-    def __init__(self, *, store: str | None = None, echo: bool = False) -> None:
+    def __init__(self, *, store: str | None = None, echo: bool = False, delay: float = 0.0) -> None:
         self.messages: list[dict] = []
         self.store = store
         self.echo = echo
+        self.delay = delay  # seconds before every answer to DATA: a slow provider, not a fault
         self.fail_with: str | None = None
         self.rcpt_reply: str | None = None
         self.stall_seconds = 0.0
@@ -66,7 +71,9 @@ class SinkHandler:
         refusal = self.fail_with  # decided when the message arrived, not after the stall
         if self.stall_seconds:
             self.stalled += 1
-            await asyncio.sleep(self.stall_seconds)
+        wait = self.delay + self.stall_seconds
+        if wait:
+            await asyncio.sleep(wait)
             if server.transport is None or server.transport.is_closing():
                 return "421 4.4.2 client gone: message dropped"
         if refusal:
@@ -100,9 +107,15 @@ class MailSink:
     """Start/stop an SMTP sink on a port in this process (a context manager)."""
 
     def __init__(
-        self, port: int = 0, *, store: str | None = None, echo: bool = False, smtputf8: bool = True
+        self,
+        port: int = 0,
+        *,
+        store: str | None = None,
+        echo: bool = False,
+        smtputf8: bool = True,
+        delay: float = 0.0,
     ) -> None:
-        self.handler = SinkHandler(store=store, echo=echo)
+        self.handler = SinkHandler(store=store, echo=echo, delay=delay)
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",
@@ -133,14 +146,30 @@ class MailSink:
         )
 
 
-def main() -> None:
+def seconds(value: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    number = float(value)
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value!r}")
+    return number
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--store", help="append each message as a JSON line to this file")
     parser.add_argument("--quiet", action="store_true", help="do not print messages")
-    args = parser.parse_args()
-    with MailSink(args.port, store=args.store, echo=not args.quiet) as sink:
-        print(f"SMTP sink listening on 127.0.0.1:{sink.port}", flush=True)
+    parser.add_argument(
+        "--delay",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer the end of each message's DATA this late (a slow provider; default 0)",
+    )
+    args = parser.parse_args(argv)
+    with MailSink(args.port, store=args.store, echo=not args.quiet, delay=args.delay) as sink:
+        slow = f", {args.delay:g} s per message" if args.delay else ""
+        print(f"SMTP sink listening on 127.0.0.1:{sink.port}{slow}", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
