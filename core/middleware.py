@@ -1,10 +1,14 @@
 """Every answer under /api/ is JSON, including Django's own 404, 405 and 500;
-and X-Forwarded-Proto is believed only from a trusted proxy."""
+X-Forwarded-Proto is believed only from a trusted proxy; and the admin's
+browser middleware is left out of /api/ requests."""
 
 import json
 from collections.abc import Callable
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
 from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from core.throttles import trusted_proxy
 
@@ -63,3 +67,28 @@ class ForwardedProtoFromProxiesMiddleware:
         ):
             del request.META["HTTP_X_FORWARDED_PROTO"]
         return self.get_response(request)
+
+
+class _BrowserOnly(MiddlewareMixin):
+    """Skipped for /api/ requests: what only the admin's pages (and Silk's) use.
+
+    The JSON API authenticates with bearer tokens (signup.api.bearer sets
+    request.user) and never shows a message: for it these built a lazy user
+    and a message store (a cookie and a session backend) on every request
+    for nothing. The subclasses keep the admin's system checks (admin.E408,
+    E409) passing. Session and CSRF stay Django's own, by name: Silk's
+    start-up check and `check --deploy` (security.W003) look for those names.
+    """
+
+    def __call__(self, request: HttpRequest):
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class BrowserAuthenticationMiddleware(_BrowserOnly, AuthenticationMiddleware):
+    pass
+
+
+class BrowserMessageMiddleware(_BrowserOnly, MessageMiddleware):
+    pass

@@ -126,8 +126,10 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's login and messages middleware, skipped for /api/ requests
+    # (core.middleware._BrowserOnly: the admin's pages need them, the API not).
+    "core.middleware.BrowserAuthenticationMiddleware",
+    "core.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it turns a locked-out admin login (axes' signal) into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -196,7 +198,8 @@ REDIS_BREAKER_SECONDS = env_float("REDIS_BREAKER_SECONDS", 5.0)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's backend with one Redis client per pool, not one per call.
+        "BACKEND": "core.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "payshift",
         "OPTIONS": {

@@ -1,7 +1,7 @@
 """Per-client-IP rate limit for POST endpoints, failing open without Redis.
 
 A fixed-window counter per (endpoint, client IP, window) in the cache:
-cache.add then cache.incr, which on the Redis backend is INCR, atomic across
+SET NX EX then INCR in one round trip (window_count), atomic across
 processes, so parallel requests cannot all read the same count (ninja's own
 AnonRateThrottle reads a list of timestamps and writes it back apart: 22 of
 40 parallel requests passed a limit of 20). The key names its window, so a
@@ -17,7 +17,9 @@ import time
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from ninja.throttling import AnonRateThrottle
 
@@ -90,17 +92,31 @@ def fixed_window(seconds: int, now: float | None = None) -> tuple[int, int]:
 def window_count(key: str, timeout: int) -> int:
     """One more in the counter at key; the count after it, this one included.
 
-    cache.add creates it at 0 with its expiry where it is absent; cache.incr
-    is Redis INCR: atomic across processes. Name the window in the key (a
-    key that expired between the two would be created again with no
-    expiry: harmless in a window that is over). Raises the cache's errors.
+    On Redis one round trip (Django's add then incr took three: SET NX,
+    EXISTS, INCRBY): SET NX EX creates the key at 0 with its expiry where it
+    is absent and INCR counts, in one MULTI/EXEC, atomic across processes.
+    The key is the cache's (KEY_PREFIX, version): cache.get and cache.decr
+    read it. A key found without expiry is counted on: harmless, its name
+    says its window. Raises the cache's errors.
     """
-    cache.add(key, 0, timeout=timeout)
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return _window_count_any(backend, key, timeout)
+    cache_key = backend.make_and_validate_key(key)
+    pipe = backend._cache.get_client(cache_key, write=True).pipeline()
+    pipe.set(cache_key, 0, ex=timeout, nx=True)
+    pipe.incr(cache_key)
+    return pipe.execute()[1]
+
+
+def _window_count_any(backend: BaseCache, key: str, timeout: int) -> int:
+    """window_count on any other cache backend: add, then incr."""
+    backend.add(key, 0, timeout=timeout)
     try:
-        return cache.incr(key)
+        return backend.incr(key)
     except ValueError:  # gone between the two (expired or evicted): start it again
-        cache.add(key, 0, timeout=timeout)
-        return cache.incr(key)
+        backend.add(key, 0, timeout=timeout)
+        return backend.incr(key)
 
 
 class ClientIPThrottle(AnonRateThrottle):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from core.breaker import cache_breaker
 from messaging.models import Notification, Outbox
 from signup.codes import verification_code_issue
 from signup.hashers import Argon2idHasher
@@ -31,6 +32,19 @@ def _no_ip_limit(settings):
     """The per-IP limit is tested on its own (test_rate_limit.py); elsewhere it
     would make a test depend on how many requests it happens to send."""
     settings.RATE_LIMIT_PER_IP = "off"
+
+
+@pytest.fixture
+def cache_down(settings):
+    """The limits' cache pointed at a closed port (the broker stays up): Redis
+    down for every cache call, however a limit talks to it."""
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    assert not cache_breaker.is_open
 
 
 def make_user(email: str, *, verified: bool = False, password: str = PASSWORD, **extra) -> User:

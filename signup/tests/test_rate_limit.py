@@ -201,18 +201,6 @@ def test_trusted_proxy_without_forwarded_for_falls_back_to_remote_addr(api, sett
 # --- Redis down: fail open ------------------------------------------------------
 
 
-@pytest.fixture
-def cache_down(settings):
-    """The rate-limit cache pointed at a closed port (the broker stays up)."""
-    settings.CACHES = {
-        "default": {
-            **settings.CACHES["default"],
-            "LOCATION": "redis://127.0.0.1:1/0",
-        }
-    }
-    assert not cache_breaker.is_open
-
-
 @pytest.mark.usefixtures("cache_down")
 @pytest.mark.parametrize("path", [SIGNUP, VERIFY, RESEND])
 def test_limit_fails_open_when_the_cache_is_unreachable(api, settings, path):
