@@ -52,6 +52,7 @@ from loadtests.report import (
 )
 from loadtests.stack import DB_NAME, ROOT, Stack, outbox_states, password_schemes
 from loadtests.stats import p50_p95_p99, percentile
+from messaging.sink import seconds
 
 SCENARIOS = {
     "signup": "Signup",
@@ -139,14 +140,6 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
         help="the SMTP sink answers each message this late: a slow mail provider (the worker's"
         " SMTP conversation waits; default 0)",
     )
-
-
-def seconds(value: str) -> float:
-    """An argparse type: a finite number of seconds, 0 or more (as messaging.sink's --delay)."""
-    number = float(value)  # ValueError: argparse says "invalid seconds value"
-    if not 0 <= number < math.inf:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value!r}")
-    return number
 
 
 def add_check_options(parser: argparse.ArgumentParser) -> None:

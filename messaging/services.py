@@ -197,13 +197,14 @@ def outbox_deliver(*, outbox_ids: list[int], final_attempt: bool = False) -> Non
     emails: list[tuple[Outbox, EmailMessage | None]] = []
     with transaction.atomic():
         for row in outbox_claim_rows(outbox_ids=outbox_ids):
+            kind = kind_get(row.kind)
             try:
                 with transaction.atomic():
-                    if kind_get(row.kind).channel == "notifications":
+                    if kind.channel == "notifications":
                         _notify(row)
                         _sent(row)
                     else:
-                        emails.append((row, kind_get(row.kind).handler(row.user, row.context)))
+                        emails.append((row, kind.handler(row.user, row.context)))
             except BaseException as exc:
                 if _failed(row, exc, final_attempt=final_attempt):
                     retry = retry or exc

@@ -15,10 +15,10 @@ from signup.tests.accounts_helpers import (
     ME,
     PASSWORD,
     bearer,
+    together,
     token_for,
     verified_user,
 )
-from signup.tests.test_race import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +200,7 @@ def test_two_changes_to_one_new_address_at_once_one_wins(smtp):
     deliver(EMAIL_CHANGE_CODE)
     codes = [m["code"] for m in smtp.handler.to(NEW)]
 
-    answers = run_together(
+    answers = together(
         2,
         lambda i: Client(raise_request_exception=False).post(
             CONFIRM, {"code": codes[i]}, content_type="application/json", **bearer(tokens[i])

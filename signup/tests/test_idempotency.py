@@ -11,8 +11,8 @@ from messaging.models import Outbox
 from signup import idempotency
 from signup.messages import VERIFICATION_EMAIL
 from signup.models import IdempotencyKey, PendingSignup, User
+from signup.tests.accounts_helpers import together
 from signup.tests.conftest import PASSWORD, SIGNUP, VERIFY, issue_code, row_counts, verify_body
-from signup.tests.test_race import run_together
 from signup.tokens import token_digest
 
 BODY = {"email": "Ada@Example.com", "password": PASSWORD, "full_name": "Ada Lovelace"}
@@ -125,7 +125,7 @@ def test_the_key_is_in_the_database_so_a_retry_is_safe_while_redis_is_down(api, 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_one_key_make_one_account_and_one_email():
-    responses = run_together(8, lambda i: post(Client()))
+    responses = together(8, lambda i: post(Client()))
 
     assert [r.status_code for r in responses] == [202] * 8
     assert len({r.content for r in responses}) == 1
@@ -178,7 +178,7 @@ def test_the_concurrent_retry_path_checks_the_body_too(api, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_different_passwords_replay_only_the_same_body():
     bodies = [BODY, {**BODY, "password": "another horse battery staple"}]
-    responses = run_together(8, lambda i: post(Client(), bodies[i % 2]))
+    responses = together(8, lambda i: post(Client(), bodies[i % 2]))
 
     by_body = {0: set(), 1: set()}
     for i, response in enumerate(responses):

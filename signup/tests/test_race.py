@@ -6,36 +6,20 @@ connection; the tests commit for real (transaction=True).
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 import signup.flows.signup
 from messaging.models import Outbox
 from signup.messages import ANNOUNCE_NEW_USER, VERIFICATION_EMAIL
 from signup.models import AddressLimit, Profile, User, Wallet
+from signup.tests.accounts_helpers import together
 from signup.tests.conftest import PASSWORD, RESEND, SIGNUP, make_user, run_queued_resends
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 10
-
-
-def run_together(n: int, request) -> list:
-    """Run request(i) in n threads at once; every thread closes its connection."""
-    start = threading.Barrier(n)
-
-    def worker(i):
-        try:
-            start.wait(timeout=10)
-            return request(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(worker, range(n)))
 
 
 @pytest.fixture
@@ -77,7 +61,7 @@ def _concurrent_signups(monkeypatch, settings) -> tuple[list, list]:
         return real_existing(**kwargs)
 
     monkeypatch.setattr(signup.flows.signup, "_signup_existing", spy_existing)
-    responses = run_together(
+    responses = together(
         THREADS,
         lambda i: Client(raise_request_exception=False).post(
             SIGNUP,
@@ -122,7 +106,7 @@ def test_concurrent_resends_for_one_address_let_exactly_one_through(settings):
     settings.RATE_LIMIT_PER_IP = "100/m"
     user = make_user("ada@example.com")
 
-    responses = run_together(
+    responses = together(
         THREADS,
         lambda i: Client(raise_request_exception=False).post(
             RESEND, {"email": "ada@example.com"}, content_type="application/json"
@@ -144,7 +128,7 @@ def test_concurrent_resends_with_an_existing_limit_row_let_exactly_one_through(s
     user = make_user("ada@example.com")
     AddressLimit.objects.create(email="ada@example.com", recent=[time.time() - 7200])
 
-    responses = run_together(
+    responses = together(
         THREADS,
         lambda i: Client(raise_request_exception=False).post(
             RESEND, {"email": "ada@example.com"}, content_type="application/json"
@@ -161,7 +145,7 @@ def test_concurrent_resends_for_an_unknown_address_let_exactly_one_through(setti
     """The limit row is created by the first; the others wait on its lock."""
     settings.RATE_LIMIT_PER_IP = "100/m"
 
-    responses = run_together(
+    responses = together(
         THREADS,
         lambda i: Client(raise_request_exception=False).post(
             RESEND, {"email": "nobody@example.com"}, content_type="application/json"
