@@ -94,16 +94,31 @@ def per_signup_ms(used: dict[str, float], signups: int) -> dict[str, float]:
     return cpu_ms
 
 
-def per_signup_line(cpu_ms: dict[str, float], hash_ms: float, signups: int) -> str:
+def per_signup_line(
+    cpu_ms: dict[str, float],
+    hash_ms: float,
+    signups: int,
+    loaded_hash: tuple[float, int] | None = None,
+) -> str:
+    """The CPU per signup, in ms and in hashes of the quiet machine (the goal's
+    yardstick); loaded_hash (mean CPU ms of the web's own hashes in the run,
+    and how many) adds the same total in hashes as they ran under this load."""
     if not cpu_ms:
         return "cpu per signup: not measured"
     parts = ", ".join(f"{name} {cpu_ms[name]:.1f}" for name in SERVICE)
     ratio = f" = {cpu_ms['total'] / hash_ms:.2f} hashes" if hash_ms else ""
-    return (
+    line = (
         f"cpu per accepted signup (ms, {signups} signups; all requests of the run charged to"
         f" them): {parts}; total {cpu_ms['total']:.1f}{ratio}"
         f" (one Argon2id hash {hash_ms:.1f} ms, measured in this run)"
     )
+    if loaded_hash is not None:
+        ms, count = loaded_hash
+        line += (
+            f"; under this load one hash took {ms:.1f} ms of CPU in the web (mean of {count}),"
+            f" so the total is {cpu_ms['total'] / ms:.2f} of those"
+        )
+    return line
 
 
 def usage_line(used: dict[str, float], cores: int) -> str:

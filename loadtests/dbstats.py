@@ -4,13 +4,18 @@ Counters read before and after the load: PostgreSQL's per-database commits,
 rows inserted/updated/deleted and the cluster's WAL bytes; Redis's commands
 and network bytes. WAL and Redis counters are server-wide, so the figures are
 only this run's on an otherwise quiet machine (the runner prints the load
-average beside them).
+average beside them). And the web's password hashes (their count and CPU,
+from its /metrics): what one hash costs under this load, beside the quiet
+machine's hash the runner measures before it.
 """
 
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 import psycopg
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 PG_QUERY = """
 SELECT xact_commit, tup_inserted, tup_updated, tup_deleted, tup_returned + tup_fetched,
@@ -25,10 +30,54 @@ REDIS_FIELDS = ("commands", "bytes in", "bytes out")
 class Counters:
     pg: tuple[float, ...] = ()
     redis: tuple[float, ...] = ()
+    hashes: tuple[float, float] | None = None  # (count, CPU seconds) over the web nodes
 
 
-def snapshot(database_url: str, redis_url: str) -> Counters:
+HASH_METRIC = "payshift_password_hash_cpu_seconds"
+
+
+def web_hashes(urls: list[str]) -> tuple[float, float] | None:
+    """(hashes, CPU seconds of them) summed over the web nodes' /metrics; None if unread."""
+    count = seconds = 0.0
+    for url in urls:
+        try:
+            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:  # noqa: S310 (http, ours)
+                text = answer.read().decode()
+        except (OSError, urllib.error.URLError):
+            return None
+        found = hash_totals(text)
+        if found is None:
+            return None
+        count, seconds = count + found[0], seconds + found[1]
+    return count, seconds
+
+
+def hash_totals(text: str) -> tuple[float, float] | None:
+    """(count, sum) of the password hash histogram in a Prometheus exposition."""
+    values = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == HASH_METRIC:
+            for sample in family.samples:
+                values[sample.name] = values.get(sample.name, 0.0) + sample.value
+    if f"{HASH_METRIC}_count" not in values:
+        return None
+    return values[f"{HASH_METRIC}_count"], values.get(f"{HASH_METRIC}_sum", 0.0)
+
+
+def hash_under_load_ms(before: Counters, after: Counters) -> tuple[float, int] | None:
+    """Mean CPU ms of one web hash during the run, and how many there were."""
+    if before.hashes is None or after.hashes is None:
+        return None
+    count = after.hashes[0] - before.hashes[0]
+    if count <= 0:
+        return None
+    return 1000 * (after.hashes[1] - before.hashes[1]) / count, int(count)
+
+
+def snapshot(database_url: str, redis_url: str, web_urls: list[str] | None = None) -> Counters:
     counters = Counters()
+    if web_urls:
+        counters.hashes = web_hashes(web_urls)
     try:
         with psycopg.connect(database_url) as conn:
             conn.execute("SELECT pg_stat_clear_snapshot()")

@@ -443,11 +443,12 @@ def conclude(args: argparse.Namespace, m: Measured) -> tuple[int, list[Check]]:
     accepted = sum(1 for r in m.rows if r.name == SIGNUP and r.status == 202)
     cpu_ms = cpu.per_signup_ms(m.cpu_used, accepted)
     costs = dbstats.per_signup(m.counters_before, m.counters_after, accepted)
+    loaded_hash = dbstats.hash_under_load_ms(m.counters_before, m.counters_after)
     ok = not failed_gates(checks)
     point = point_figures(args, m, cpu_ms)
     lines += [
         cpu.usage_line(m.cpu_used, CORES),
-        cpu.per_signup_line(cpu_ms, m.hash_ms, accepted),
+        cpu.per_signup_line(cpu_ms, m.hash_ms, accepted, loaded_hash),
         dbstats.per_signup_line(costs),
         f"machine load average (1/5/15 min): before {fmt_load(m.load_before)},"
         f" after {fmt_load(m.load_after)}; locust ran {m.seconds:.0f} s",
@@ -463,6 +464,7 @@ def conclude(args: argparse.Namespace, m: Measured) -> tuple[int, list[Check]]:
     (args.results / "summary.txt").write_text(text + "\n")
     figures.update(
         cpu=m.cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=m.hash_ms, per_signup=costs,
+        hash_ms_under_load=loaded_hash[0] if loaded_hash else None,
         load_before=m.load_before, load_after=m.load_after, ok=ok,
         checks=[asdict(c) for c in checks], point=point,
     )  # fmt: skip

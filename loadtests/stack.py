@@ -152,10 +152,10 @@ class Stack:
         return [sys.executable, "-m", "messaging.sink", *sink]
 
     def counters(self):
-        """PostgreSQL and Redis counters now (loadtests.dbstats), for per-signup costs."""
+        """PostgreSQL, Redis and the web's hash counters now (loadtests.dbstats)."""
         from loadtests import dbstats
 
-        return dbstats.snapshot(database_url(self.db_name), self.redis_url)
+        return dbstats.snapshot(database_url(self.db_name), self.redis_url, self.urls)
 
     def spawn_web(
         self,
