@@ -511,7 +511,6 @@ OUTBOX_RELAY_BATCH = 200
 OUTBOX_MAX_RETRIES = int(os.environ.get("OUTBOX_MAX_RETRIES", "14"))
 OUTBOX_MIN_BACKOFF_MS = int(os.environ.get("OUTBOX_MIN_BACKOFF_MS", "1000"))
 OUTBOX_MAX_BACKOFF_MS = int(os.environ.get("OUTBOX_MAX_BACKOFF_MS", "120000"))
-NOTIFICATION_BATCH_SIZE = 10_000
 
 # --- Periodic jobs -----------------------------------------------------------
 # Housekeeping each worker runs by itself next to its relay (messaging.periodic):

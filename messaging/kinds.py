@@ -9,16 +9,43 @@ Handlers get the row's user and its context (a small JSON dict, {} when the
 kind needs nothing more; never a secret):
 - email kinds: handler(user, context) -> EmailMessage, or None when there is
   nothing to send any more; run by messaging.tasks.send_email.
-- notification kinds: handler(user, context) -> unsaved Notification objects, written
-  with one bulk_create; run by messaging.tasks.notify. A notification's
-  dedupe_key defaults to the outbox row, so a retry inserts nothing twice.
+- notification kinds: handler(user, context) -> a list of unsaved Notification
+  objects (one named user each) and Copies (the same notice for every user a
+  queryset selects, e.g. every other active admin); all of them are written by
+  one INSERT, whatever the number of users; run by messaging.tasks.notify. A
+  notification's dedupe_key defaults to the outbox row, so a retry inserts
+  nothing twice.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from django.db.models import QuerySet
+
+from messaging.models import Notification
+
 Channel = Literal["email", "notifications"]
+
+
+@dataclass(frozen=True)
+class Copies:
+    """One notification for every user of audience (a queryset of users).
+
+    The worker writes them with the INSERT's own SELECT from the users table,
+    so their ids never travel through Python and the statement count does not
+    grow with the audience (issue 23: each statement is a round trip and an
+    ORM build). Written unread; dedupe_key defaults to the outbox row.
+    """
+
+    audience: QuerySet
+    kind: str
+    title: str
+    body: str = ""
+    dedupe_key: str = ""
+
+
+Notices = list[Notification | Copies]  # what a notification kind's handler returns
 
 
 @dataclass(frozen=True)
@@ -52,7 +79,7 @@ def email_kind(name: str) -> Callable[[Callable], Callable]:
 
 
 def notification_kind(name: str) -> Callable[[Callable], Callable]:
-    """Register handler(user, context) -> list[Notification] for the outbox kind name."""
+    """Register handler(user, context) -> Notices for the outbox kind name."""
     return _register(name, "notifications")
 
 

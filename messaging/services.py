@@ -15,16 +15,18 @@ and if the email had gone, the relay would send it again: a duplicate
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar, cast
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Field, ForeignKey, Model, Value
 from django.utils import timezone
 from dramatiq.middleware import TimeLimitExceeded
 
-from messaging.kinds import kind_get
+from core.db import column, columns, ctes_write, field_of, quoted
+from messaging.kinds import Copies, kind_get
 from messaging.models import Notification, Outbox
 from messaging.smtp import describe_error, permanent_error, send_message
 from messaging.worker_metrics import delivery_observe
@@ -50,13 +52,64 @@ def _through_blips(func: Callable[[], T], *, outbox_id: int) -> T:
     return func()
 
 
+def _claim_and_load(sql: str, params: list) -> list[Outbox]:
+    """Run the claim (an UPDATE) and load the claimed rows with their users.
+
+    PostgreSQL: one statement, the UPDATE in a WITH whose RETURNING the SELECT
+    joins to the users; the instances are built with from_db, the ORM's own
+    converters applied, so row.user needs no query. SQLite: the claim, then
+    a select_related (issue 23: one round trip and one ORM build fewer).
+    """
+    if not ctes_write():
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} RETURNING {column(Outbox, 'id')}", params)
+            claimed = [pk for (pk,) in cursor.fetchall()]
+        if not claimed:
+            return []
+        return list(Outbox.objects.select_related("user").filter(pk__in=claimed).order_by("pk"))
+    quote = connection.ops.quote_name
+    user_field = cast(ForeignKey, field_of(Outbox, "user"))
+    user_model = cast(type[Model], user_field.related_model)
+    outbox_table, user_table = Outbox._meta.db_table, user_model._meta.db_table
+    outbox_fields = list(Outbox._meta.concrete_fields)
+    user_fields = list(user_model._meta.concrete_fields)
+    # Only quoted names from _meta are interpolated; the values are bound.
+    with_sql = (
+        f"WITH {quote('claimed')} AS ({sql} RETURNING {columns(outbox_fields, outbox_table)})"  # noqa: S608
+        f" SELECT {columns(outbox_fields, 'claimed')}, {columns(user_fields, user_table)}"
+        f" FROM {quote('claimed')} INNER JOIN {quote(user_table)}"
+        f" ON {quote(user_table)}.{quoted(user_field.target_field)}"
+        f" = {quote('claimed')}.{quoted(user_field)}"
+        f" ORDER BY {quote('claimed')}.{column(Outbox, 'id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(with_sql, params)
+        values = cursor.fetchall()
+    compiler = Outbox.objects.none().query.get_compiler(connection=connection)
+    selected = [field.get_col(outbox_table) for field in outbox_fields]
+    selected += [field.get_col(user_table) for field in user_fields]
+    if converters := compiler.get_converters(selected):
+        values = compiler.apply_converters(values, converters)
+    split = len(outbox_fields)
+    outbox_names = [field.attname for field in outbox_fields]
+    user_names = [field.attname for field in user_fields]
+    rows = []
+    for value in values:
+        row = Outbox.from_db(connection.alias, outbox_names, value[:split])
+        # The FK's own model (settings.AUTH_USER_MODEL): messaging imports no app.
+        row.user = user_model.from_db(connection.alias, user_names, value[split:])  # type: ignore[assignment]
+        rows.append(row)
+    return rows
+
+
 def outbox_claim_rows(*, outbox_ids: list[int]) -> list[Outbox]:
     """Own the claimable rows among outbox_ids (each with its user), skip the rest.
 
-    One UPDATE ... RETURNING names the rows this worker now owns; the caller
-    runs it inside its transaction, with the work that needs no outside
-    party (a code issued, notifications written), so a job costs one commit
-    before its email and one after (issue 23; there were five).
+    One UPDATE names the rows this worker now owns and (on PostgreSQL, in the
+    same statement) loads them with their users; the caller runs it inside
+    its transaction, with the work that needs no outside party (a code
+    issued, notifications written), so a job costs one commit before its
+    email and one after (issue 23; there were five).
     """
     if not outbox_ids:
         return []
@@ -64,33 +117,31 @@ def outbox_claim_rows(*, outbox_ids: list[int]) -> list[Outbox]:
     stale = now - timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     ops = connection.ops
     marks = ", ".join(["%s"] * len(outbox_ids))
-    # Only the table's name and placeholders are interpolated. Django has no
-    # UPDATE ... RETURNING; PostgreSQL and SQLite (3.35+) both do.
+    state, claimed_at = column(Outbox, "state"), column(Outbox, "claimed_at")
+    attempts = column(Outbox, "attempts")
+    # Only quoted names from _meta and placeholders are interpolated. Django
+    # has no UPDATE ... RETURNING; PostgreSQL and SQLite (3.35+) both do.
     sql = (
         f"UPDATE {ops.quote_name(Outbox._meta.db_table)}"  # noqa: S608
-        " SET state = %s, claimed_at = %s, attempts = attempts + 1"
-        f" WHERE id IN ({marks}) AND (state = %s OR (state = %s AND claimed_at < %s))"
-        " RETURNING id"
+        f" SET {state} = %s, {claimed_at} = %s, {attempts} = {attempts} + 1"
+        f" WHERE {column(Outbox, 'id')} IN ({marks})"
+        f" AND ({state} = %s OR ({state} = %s AND {claimed_at} < %s))"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                Outbox.State.SENDING,
-                ops.adapt_datetimefield_value(now),
-                *outbox_ids,
-                Outbox.State.PENDING,
-                Outbox.State.SENDING,
-                ops.adapt_datetimefield_value(stale),
-            ],
-        )
-        claimed = [pk for (pk,) in cursor.fetchall()]
-    skipped = sorted(set(outbox_ids) - set(claimed))
+    rows = _claim_and_load(
+        sql,
+        [
+            Outbox.State.SENDING,
+            ops.adapt_datetimefield_value(now),
+            *outbox_ids,
+            Outbox.State.PENDING,
+            Outbox.State.SENDING,
+            ops.adapt_datetimefield_value(stale),
+        ],
+    )
+    skipped = sorted(set(outbox_ids) - {row.pk for row in rows})
     if skipped:
         logger.info("deliver outbox=%s outcome=skipped reason=not-claimable", skipped)
-    if not claimed:
-        return []
-    return list(Outbox.objects.select_related("user").filter(pk__in=claimed).order_by("pk"))
+    return rows
 
 
 def outbox_claim(*, outbox_id: int) -> Outbox | None:
@@ -164,21 +215,85 @@ def _sent(row: Outbox) -> None:
     logger.info("deliver outbox=%s kind=%s attempt=%s outcome=sent", row.pk, row.kind, row.attempts)
 
 
+def _notice_select(
+    notice: Notification | Copies, fields: list[Field], *, key: str, now: datetime
+) -> tuple[str, list]:
+    """The SELECT of one notice's rows (fields' columns), and its parameters.
+
+    A Notification: one row of bound values. Copies: the audience's query,
+    built by the ORM, selecting each user's id beside the notice's values.
+    key is the dedupe_key of a notice that has none.
+    """
+    if isinstance(notice, Notification):
+        notice.dedupe_key = notice.dedupe_key or key
+        notice.created_at = now
+        values = [
+            field.get_db_prep_save(getattr(notice, field.attname), connection) for field in fields
+        ]
+        return "SELECT " + ", ".join(["%s"] * len(values)), values
+    each = Notification(
+        kind=notice.kind,
+        title=notice.title,
+        body=notice.body,
+        dedupe_key=notice.dedupe_key or key,
+        created_at=now,
+    )
+    user = Notification._meta.get_field("user")
+    selected = [
+        "pk" if field is user else Value(getattr(each, field.attname), output_field=field)
+        for field in fields
+    ]
+    query = notice.audience.order_by().values_list(*selected).query
+    return query.get_compiler(connection=connection).as_sql()
+
+
 def _notify(row: Outbox) -> None:
-    """Write the row's notifications (one INSERT, idempotent by (user,
-    dedupe_key), the key defaulting to the row) and finish the row, both in
-    the caller's transaction: a retry finds the row SENT or nothing written."""
-    notifications = kind_get(row.kind).handler(row.user, row.context)
+    """Write the row's notifications and finish the row, in the caller's transaction.
+
+    One INSERT ... SELECT writes every notice: the named users' rows and each
+    Copies' audience (read by the SELECT, not by Python), idempotent by (user,
+    dedupe_key), the key defaulting to the row; on PostgreSQL the row's finish
+    (UPDATE ... SET state = 'sent') rides in the same statement, as a WITH
+    (issue 23: each statement is a round trip and an ORM build). A retry
+    finds the row SENT or nothing written.
+    """
+    notices = kind_get(row.kind).handler(row.user, row.context)
     now = timezone.now()
-    for notification in notifications:
-        notification.dedupe_key = notification.dedupe_key or f"outbox:{row.pk}"
-        notification.created_at = now
-    Notification.objects.bulk_create(
-        notifications, batch_size=settings.NOTIFICATION_BATCH_SIZE + 1, ignore_conflicts=True
+    finish = {"state": Outbox.State.SENT, "sent_at": now, "last_error": ""}
+    if not notices:
+        Outbox.objects.filter(pk=row.pk).update(**finish)
+        return
+    quote = connection.ops.quote_name
+    # Every NOT NULL column; the nullable one (read_at) starts NULL: unread.
+    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key and not f.null]
+    selects, params = [], []
+    for notice in notices:
+        sql, values = _notice_select(notice, fields, key=f"outbox:{row.pk}", now=now)
+        selects.append(sql)
+        params.extend(values)
+    # Only quoted names from _meta and the ORM's own SQL are interpolated.
+    # "WHERE true": SQLite reads an ON after a bare SELECT as a join's.
+    insert = (
+        f"INSERT INTO {quote(Notification._meta.db_table)}"  # noqa: S608
+        f" ({', '.join(quoted(field) for field in fields)})"
+        f" SELECT * FROM ({' UNION ALL '.join(selects)}) AS {quote('notices')}"
+        " WHERE true ON CONFLICT DO NOTHING"
     )
-    Outbox.objects.filter(pk=row.pk).update(
-        state=Outbox.State.SENT, sent_at=timezone.now(), last_error=""
+    if not ctes_write():
+        with connection.cursor() as cursor:
+            cursor.execute(insert, params)
+        Outbox.objects.filter(pk=row.pk).update(**finish)
+        return
+    assignments = ", ".join(f"{column(Outbox, name)} = %s" for name in finish)
+    finished = (
+        f"WITH {quote('finished')} AS (UPDATE {quote(Outbox._meta.db_table)}"  # noqa: S608
+        f" SET {assignments} WHERE {column(Outbox, 'id')} = %s) "
     )
+    finish_params = [
+        field_of(Outbox, name).get_db_prep_save(value, connection) for name, value in finish.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(finished + insert, [*finish_params, row.pk, *params])
 
 
 def outbox_deliver(*, outbox_ids: list[int], final_attempt: bool = False) -> None:

@@ -12,10 +12,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from core.db import column, ctes_write, field_of, quoted
 from signup.models import User, VerificationCode
 
 CODE_DIGITS = 6
@@ -46,21 +47,48 @@ def verification_code_issue(*, user: User, purpose: str) -> str:
 
     Called by the worker as it sends the email, so the plaintext exists only
     in that process and in the email (docs/architecture.md, "Why the worker
-    makes the code").
+    makes the code"). On PostgreSQL the kill and the insert are one
+    statement (issue 23: each statement is a round trip and an ORM build).
     """
     now = timezone.now()
-    VerificationCode.objects.filter(user=user, purpose=purpose, used_at__isnull=True).update(
-        used_at=now
-    )
     code = code_generate()
-    VerificationCode.objects.create(
+    row = VerificationCode(
         user=user,
         purpose=purpose,
         code_hash=code_hash(code, user_id=user.pk, purpose=purpose),
         created_at=now,
         expires_at=now + timedelta(seconds=settings.SIGNUP_CODE_TTL_SECONDS),
     )
+    if ctes_write():
+        _kill_and_insert(row, now=now)
+    else:  # SQLite: no UPDATE inside WITH, two statements
+        live = VerificationCode.objects.filter(user=user, purpose=purpose, used_at__isnull=True)
+        live.update(used_at=now)
+        row.save(force_insert=True)
     return code
+
+
+def _kill_and_insert(row: VerificationCode, *, now: datetime) -> None:
+    """WITH killed AS (UPDATE ... SET used_at = now WHERE <row's user and
+    purpose, live>) INSERT row: one statement. Both see the same snapshot,
+    so the new code is not among the killed."""
+    meta = VerificationCode._meta
+    quote = connection.ops.quote_name
+    code = VerificationCode
+
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in fields]
+    used_at = field_of(code, "used_at").get_db_prep_save(now, connection)
+    # Only quoted names from _meta and placeholders are interpolated.
+    sql = (
+        f"WITH {quote('killed')} AS (UPDATE {quote(meta.db_table)}"  # noqa: S608
+        f" SET {column(code, 'used_at')} = %s WHERE {column(code, 'user')} = %s"
+        f" AND {column(code, 'purpose')} = %s AND {column(code, 'used_at')} IS NULL)"
+        f" INSERT INTO {quote(meta.db_table)} ({', '.join(quoted(f) for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [used_at, row.user_id, row.purpose, *values])
 
 
 def codes_kill_for_address(*, email: str, purpose: str, now: datetime) -> None:

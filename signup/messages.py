@@ -17,12 +17,12 @@ from typing import NamedTuple
 from django.conf import settings
 from django.utils import timezone
 
-from messaging.kinds import email_kind, notification_kind
+from messaging.kinds import Copies, Notices, email_kind, notification_kind
 from messaging.models import Notification
 from messaging.senders import render_email
 from signup.codes import verification_code_issue
 from signup.models import EmailChange, User, VerificationCode
-from signup.selectors import admin_ids
+from signup.selectors import admins
 
 Purpose = VerificationCode.Purpose
 
@@ -164,16 +164,14 @@ def reactivated_email(user: User, context: dict):
     return _email("account_reactivated", user, email=user.email)
 
 
-def _admin_notices(user: User, *, kind: str, title: str, body: str, dedupe_key: str = ""):
-    """One for every other active admin: the worker writes them with one bulk INSERT."""
-    return [
-        Notification(user_id=admin_id, kind=kind, title=title, body=body, dedupe_key=dedupe_key)
-        for admin_id in admin_ids(exclude=user.pk)
-    ]
+def _admin_notices(user: User, *, kind: str, title: str, body: str, dedupe_key: str = "") -> Copies:
+    """One for every other active admin: the worker's INSERT selects them from
+    the users, in the statement that writes the kind's other notices."""
+    return Copies(admins(exclude=user.pk), kind=kind, title=title, body=body, dedupe_key=dedupe_key)
 
 
 @notification_kind(ANNOUNCE_NEW_USER)
-def new_user_announcement(user: User, context: dict) -> list[Notification]:
+def new_user_announcement(user: User, context: dict) -> Notices:
     """A welcome for the new user and a notice for every active admin."""
     key = f"new_user:{user.pk}"
     welcome = Notification(
@@ -188,10 +186,10 @@ def new_user_announcement(user: User, context: dict) -> list[Notification]:
     notices = _admin_notices(
         user, kind="new_user", title="New signup", body=f"{user.email} signed up.", dedupe_key=key
     )
-    return [welcome, *notices]
+    return [welcome, notices]
 
 
-def _status_notices(user: User, *, state: str) -> list[Notification]:
+def _status_notices(user: User, *, state: str) -> Notices:
     mine = Notification(
         user_id=user.pk,
         kind=f"account_{state}",
@@ -206,16 +204,16 @@ def _status_notices(user: User, *, state: str) -> list[Notification]:
     notices = _admin_notices(
         user, kind=f"account_{state}", title=f"Account {state}", body=f"{user.email} was {state}."
     )
-    return [mine, *notices]
+    return [mine, notices]
 
 
 @notification_kind(DEACTIVATED_NOTICE)
-def deactivated_notices(user: User, context: dict) -> list[Notification]:
+def deactivated_notices(user: User, context: dict) -> Notices:
     return _status_notices(user, state="deactivated")
 
 
 @notification_kind(REACTIVATED_NOTICE)
-def reactivated_notices(user: User, context: dict) -> list[Notification]:
+def reactivated_notices(user: User, context: dict) -> Notices:
     return _status_notices(user, state="reactivated")
 
 
@@ -228,11 +226,11 @@ def closed_email(user: User, context: dict):
 
 
 @notification_kind(CLOSED_NOTICE)
-def closed_notices(user: User, context: dict) -> list[Notification]:
+def closed_notices(user: User, context: dict) -> Notices:
     """Every active admin is told; by id, not by the erased address."""
     by = "by staff" if context.get("by") == "staff" else "by its owner"
     body = f"Account #{user.pk} was closed {by} on {context.get('at', 'recently')} (UTC)."
-    return _admin_notices(user, kind="account_closed", title="Account closed", body=body)
+    return [_admin_notices(user, kind="account_closed", title="Account closed", body=body)]
 
 
 @email_kind(MFA_ENABLED_EMAIL)

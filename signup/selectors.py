@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -33,12 +34,13 @@ def user_sessions(*, user_id: int) -> list[Any]:
     )
 
 
-def admin_ids(*, exclude: int | None = None) -> list[int]:
-    """Ids of every active staff account (the is_staff index), in one query."""
-    admins = User.objects.filter(is_staff=True, is_active=True)
-    if exclude is not None:
-        admins = admins.exclude(pk=exclude)
-    return list(admins.values_list("pk", flat=True))
+def admins(*, exclude: int | None = None) -> QuerySet[User]:
+    """Every active staff account (the is_staff index) but exclude, unevaluated.
+
+    A notice's audience (messaging.kinds.Copies): the worker's INSERT selects
+    from it, so no id is read into Python (issue 23)."""
+    found = User.objects.filter(is_staff=True, is_active=True)
+    return found.exclude(pk=exclude) if exclude is not None else found
 
 
 def user_wallet(*, user_id: int) -> Wallet:

@@ -6,7 +6,9 @@ import smtplib
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from core.sqlshape import sql_shape
 from messaging import services
 from messaging.models import Notification, Outbox
 from messaging.services import outbox_deliver
@@ -67,6 +69,54 @@ def test_one_job_sends_the_email_and_writes_the_announcement_in_two_commits(
     assert states(signup_rows) == [Outbox.State.SENT, Outbox.State.SENT]
     # The claim with the code and the notifications, then the email's "sent".
     assert transactions.count == 2
+
+
+# The job on PostgreSQL (issue 23: 14 statements before): each shape's start,
+# and what else it must hold. SQLite cannot UPDATE inside WITH: 14 there.
+SIGNUP_JOB = [
+    ("BEGIN", ()),
+    (  # claim + load the rows with their users
+        'WITH "claimed" AS ( UPDATE "messaging_outbox" SET "state" = ?',
+        ('RETURNING "messaging_outbox"."id"', 'FROM "claimed" INNER JOIN "signup_user"'),
+    ),
+    ('SAVEPOINT "s?"', ()),
+    (  # the verification code: the older ones die, the new one is written
+        'WITH "killed" AS ( UPDATE "signup_verificationcode" SET "used_at" = ?',
+        ('INSERT INTO "signup_verificationcode"',),
+    ),
+    ('RELEASE SAVEPOINT "s?"', ()),
+    ('SAVEPOINT "s?"', ()),
+    (  # the announcement's row finished, the welcome and every admin's notice
+        'WITH "finished" AS ( UPDATE "messaging_outbox" SET "state" = ?',
+        (
+            'INSERT INTO "messaging_notification"',
+            "UNION ALL",
+            'FROM "signup_user" WHERE',
+            "ON CONFLICT DO NOTHING",
+        ),
+    ),
+    ('RELEASE SAVEPOINT "s?"', ()),
+    ("COMMIT", ()),
+    ('UPDATE "messaging_outbox" SET "state" = ?', ()),  # the email sent
+]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the CTEs are PostgreSQL's")
+@pytest.mark.parametrize("admins", [0, 3])
+def test_the_signup_job_is_ten_statements(mail_sink, signup_rows, make_user, admins):
+    for n in range(admins):
+        make_user(f"admin{n}@payshift.test", is_staff=True)
+
+    with CaptureQueriesContext(connection) as captured:
+        outbox_deliver(outbox_ids=ids(signup_rows))
+
+    shapes = [sql_shape(q["sql"]) for q in captured.captured_queries]
+    assert len(shapes) == len(SIGNUP_JOB) == 10, "\n".join(shapes)
+    for shape, (start, parts) in zip(shapes, SIGNUP_JOB, strict=True):
+        assert shape.startswith(start), shape
+        assert all(part in shape for part in parts), (shape, parts)
+    assert states(signup_rows) == [Outbox.State.SENT, Outbox.State.SENT]
+    assert Notification.objects.count() == admins + 1
 
 
 def test_an_smtp_failure_retries_the_email_alone(mail_sink, signup_rows):

@@ -139,10 +139,11 @@ def test_500_admins_are_notified_with_one_insert():
     with CaptureQueriesContext(connection) as captured:
         notifications_deliver(outbox_id=row.pk)
 
-    inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    # On PostgreSQL the INSERT rides in a WITH with the row's finish (issue 23).
+    inserts = [q for q in captured.captured_queries if "INSERT INTO" in q["sql"]]
     assert len(inserts) == 1
     assert Notification.objects.count() == 501
-    assert len(captured.captured_queries) <= 9  # as test_announce: one transaction, a savepoint
+    assert len(captured.captured_queries) <= 8  # as test_announce: one transaction, a savepoint
 
 
 def test_the_status_change_costs_the_same_statements_with_0_or_500_tokens_and_admins():
