@@ -12,6 +12,7 @@ and if the email had gone, the relay would send it again: a duplicate
 (found by the database-blip fault scenario, loadtests/faults).
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -52,42 +53,76 @@ def _through_blips(func: Callable[[], T], *, outbox_id: int) -> T:
     return func()
 
 
-def _claim_and_load(sql: str, params: list) -> list[Outbox]:
-    """Run the claim (an UPDATE) and load the claimed rows with their users.
-
-    PostgreSQL: one statement, the UPDATE in a WITH whose RETURNING the SELECT
-    joins to the users; the instances are built with from_db, the ORM's own
-    converters applied, so row.user needs no query. SQLite: the claim, then
-    a select_related (issue 23: one round trip and one ORM build fewer).
-    """
-    if not ctes_write():
-        with connection.cursor() as cursor:
-            cursor.execute(f"{sql} RETURNING {column(Outbox, 'id')}", params)
-            claimed = [pk for (pk,) in cursor.fetchall()]
-        if not claimed:
-            return []
-        return list(Outbox.objects.select_related("user").filter(pk__in=claimed).order_by("pk"))
-    quote = connection.ops.quote_name
+def _user_fk() -> tuple[ForeignKey, type[Model]]:
+    """Outbox.user and its model (settings.AUTH_USER_MODEL: messaging imports no app)."""
     user_field = cast(ForeignKey, field_of(Outbox, "user"))
-    user_model = cast(type[Model], user_field.related_model)
+    return user_field, cast(type[Model], user_field.related_model)
+
+
+@functools.cache
+def _claim_sql(vendor: str, count: int) -> str:
+    """The claim of count ids, an UPDATE without its RETURNING (kept per
+    vendor and count: built from _meta once, not on every job)."""
+    state, claimed_at = column(Outbox, "state"), column(Outbox, "claimed_at")
+    attempts = column(Outbox, "attempts")
+    marks = ", ".join(["%s"] * count)
+    # Only quoted names from _meta and placeholders are interpolated. Django
+    # has no UPDATE ... RETURNING; PostgreSQL and SQLite (3.35+) both do.
+    return (
+        f"UPDATE {connection.ops.quote_name(Outbox._meta.db_table)}"  # noqa: S608
+        f" SET {state} = %s, {claimed_at} = %s, {attempts} = {attempts} + 1"
+        f" WHERE {column(Outbox, 'id')} IN ({marks})"
+        f" AND ({state} = %s OR ({state} = %s AND {claimed_at} < %s))"
+    )
+
+
+@functools.cache
+def _claim_and_load_sql(vendor: str, count: int) -> str:
+    """PostgreSQL: the claim in a WITH, its RETURNING joined to the users."""
+    quote = connection.ops.quote_name
+    user_field, user_model = _user_fk()
     outbox_table, user_table = Outbox._meta.db_table, user_model._meta.db_table
     outbox_fields = list(Outbox._meta.concrete_fields)
     user_fields = list(user_model._meta.concrete_fields)
     # Only quoted names from _meta are interpolated; the values are bound.
-    with_sql = (
-        f"WITH {quote('claimed')} AS ({sql} RETURNING {columns(outbox_fields, outbox_table)})"  # noqa: S608
+    return (
+        f"WITH {quote('claimed')} AS ({_claim_sql(vendor, count)}"  # noqa: S608
+        f" RETURNING {columns(outbox_fields, outbox_table)})"
         f" SELECT {columns(outbox_fields, 'claimed')}, {columns(user_fields, user_table)}"
         f" FROM {quote('claimed')} INNER JOIN {quote(user_table)}"
         f" ON {quote(user_table)}.{quoted(user_field.target_field)}"
         f" = {quote('claimed')}.{quoted(user_field)}"
         f" ORDER BY {quote('claimed')}.{column(Outbox, 'id')}"
     )
+
+
+def _claim_and_load(count: int, params: list) -> list[Outbox]:
+    """Run the claim of count ids and load the claimed rows with their users.
+
+    PostgreSQL: one statement, the UPDATE in a WITH whose RETURNING the SELECT
+    joins to the users; the instances are built with from_db, the ORM's own
+    converters applied, so row.user needs no query. SQLite: the claim, then
+    a select_related (issue 23: one round trip and one ORM build fewer).
+    """
+    vendor = connection.vendor
+    if not ctes_write():
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_claim_sql(vendor, count)} RETURNING {column(Outbox, 'id')}", params)
+            claimed = [pk for (pk,) in cursor.fetchall()]
+        if not claimed:
+            return []
+        return list(Outbox.objects.select_related("user").filter(pk__in=claimed).order_by("pk"))
     with connection.cursor() as cursor:
-        cursor.execute(with_sql, params)
+        cursor.execute(_claim_and_load_sql(vendor, count), params)
         values = cursor.fetchall()
+    if not values:
+        return []
+    _, user_model = _user_fk()
+    outbox_fields = list(Outbox._meta.concrete_fields)
+    user_fields = list(user_model._meta.concrete_fields)
     compiler = Outbox.objects.none().query.get_compiler(connection=connection)
-    selected = [field.get_col(outbox_table) for field in outbox_fields]
-    selected += [field.get_col(user_table) for field in user_fields]
+    selected = [field.get_col(Outbox._meta.db_table) for field in outbox_fields]
+    selected += [field.get_col(user_model._meta.db_table) for field in user_fields]
     if converters := compiler.get_converters(selected):
         values = compiler.apply_converters(values, converters)
     split = len(outbox_fields)
@@ -96,7 +131,6 @@ def _claim_and_load(sql: str, params: list) -> list[Outbox]:
     rows = []
     for value in values:
         row = Outbox.from_db(connection.alias, outbox_names, value[:split])
-        # The FK's own model (settings.AUTH_USER_MODEL): messaging imports no app.
         row.user = user_model.from_db(connection.alias, user_names, value[split:])  # type: ignore[assignment]
         rows.append(row)
     return rows
@@ -116,19 +150,8 @@ def outbox_claim_rows(*, outbox_ids: list[int]) -> list[Outbox]:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.OUTBOX_CLAIM_TIMEOUT_SECONDS)
     ops = connection.ops
-    marks = ", ".join(["%s"] * len(outbox_ids))
-    state, claimed_at = column(Outbox, "state"), column(Outbox, "claimed_at")
-    attempts = column(Outbox, "attempts")
-    # Only quoted names from _meta and placeholders are interpolated. Django
-    # has no UPDATE ... RETURNING; PostgreSQL and SQLite (3.35+) both do.
-    sql = (
-        f"UPDATE {ops.quote_name(Outbox._meta.db_table)}"  # noqa: S608
-        f" SET {state} = %s, {claimed_at} = %s, {attempts} = {attempts} + 1"
-        f" WHERE {column(Outbox, 'id')} IN ({marks})"
-        f" AND ({state} = %s OR ({state} = %s AND {claimed_at} < %s))"
-    )
     rows = _claim_and_load(
-        sql,
+        len(outbox_ids),
         [
             Outbox.State.SENDING,
             ops.adapt_datetimefield_value(now),
@@ -247,6 +270,29 @@ def _notice_select(
     return query.get_compiler(connection=connection).as_sql()
 
 
+FINISH = ("state", "sent_at", "last_error")  # what finishing a row sets
+
+
+@functools.cache
+def _notify_sql(vendor: str) -> tuple[list[Field], str, str]:
+    """The notification fields an INSERT writes (every NOT NULL column; the
+    nullable one, read_at, starts NULL: unread), the INSERT's head, and the
+    row's finish as a WITH (kept per vendor: built from _meta once)."""
+    quote = connection.ops.quote_name
+    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key and not f.null]
+    assignments = ", ".join(f"{column(Outbox, name)} = %s" for name in FINISH)
+    # Only quoted names from _meta are interpolated.
+    head = (
+        f"INSERT INTO {quote(Notification._meta.db_table)}"
+        f" ({', '.join(quoted(field) for field in fields)})"
+    )
+    finished = (
+        f"WITH {quote('finished')} AS (UPDATE {quote(Outbox._meta.db_table)}"  # noqa: S608
+        f" SET {assignments} WHERE {column(Outbox, 'id')} = %s) "
+    )
+    return fields, head, finished
+
+
 def _notify(row: Outbox) -> None:
     """Write the row's notifications and finish the row, in the caller's transaction.
 
@@ -259,24 +305,20 @@ def _notify(row: Outbox) -> None:
     """
     notices = kind_get(row.kind).handler(row.user, row.context)
     now = timezone.now()
-    finish = {"state": Outbox.State.SENT, "sent_at": now, "last_error": ""}
+    finish = dict(zip(FINISH, (Outbox.State.SENT, now, ""), strict=True))
     if not notices:
         Outbox.objects.filter(pk=row.pk).update(**finish)
         return
-    quote = connection.ops.quote_name
-    # Every NOT NULL column; the nullable one (read_at) starts NULL: unread.
-    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key and not f.null]
+    fields, head, finished = _notify_sql(connection.vendor)
     selects, params = [], []
     for notice in notices:
         sql, values = _notice_select(notice, fields, key=f"outbox:{row.pk}", now=now)
         selects.append(sql)
         params.extend(values)
-    # Only quoted names from _meta and the ORM's own SQL are interpolated.
+    # Only the cached head and the ORM's own SQL are interpolated.
     # "WHERE true": SQLite reads an ON after a bare SELECT as a join's.
     insert = (
-        f"INSERT INTO {quote(Notification._meta.db_table)}"  # noqa: S608
-        f" ({', '.join(quoted(field) for field in fields)})"
-        f" SELECT * FROM ({' UNION ALL '.join(selects)}) AS {quote('notices')}"
+        f"{head} SELECT * FROM ({' UNION ALL '.join(selects)}) AS notices"  # noqa: S608
         " WHERE true ON CONFLICT DO NOTHING"
     )
     if not ctes_write():
@@ -284,11 +326,6 @@ def _notify(row: Outbox) -> None:
             cursor.execute(insert, params)
         Outbox.objects.filter(pk=row.pk).update(**finish)
         return
-    assignments = ", ".join(f"{column(Outbox, name)} = %s" for name in finish)
-    finished = (
-        f"WITH {quote('finished')} AS (UPDATE {quote(Outbox._meta.db_table)}"  # noqa: S608
-        f" SET {assignments} WHERE {column(Outbox, 'id')} = %s) "
-    )
     finish_params = [
         field_of(Outbox, name).get_db_prep_save(value, connection) for name, value in finish.items()
     ]

@@ -7,6 +7,7 @@ of its purpose. The flows that request and check codes are in
 signup.flows.codes; the worker issues a code as it sends it (signup.messages).
 """
 
+import functools
 import hmac
 import secrets
 from datetime import datetime, timedelta
@@ -68,27 +69,34 @@ def verification_code_issue(*, user: User, purpose: str) -> str:
     return code
 
 
-def _kill_and_insert(row: VerificationCode, *, now: datetime) -> None:
-    """WITH killed AS (UPDATE ... SET used_at = now WHERE <row's user and
-    purpose, live>) INSERT row: one statement. Both see the same snapshot,
-    so the new code is not among the killed."""
-    meta = VerificationCode._meta
+@functools.cache
+def _kill_and_insert_sql(vendor: str) -> str:
+    """PostgreSQL's one statement for _kill_and_insert (built from _meta once)."""
+    meta, code = VerificationCode._meta, VerificationCode
     quote = connection.ops.quote_name
-    code = VerificationCode
-
     fields = [field for field in meta.concrete_fields if not field.primary_key]
-    values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in fields]
-    used_at = field_of(code, "used_at").get_db_prep_save(now, connection)
     # Only quoted names from _meta and placeholders are interpolated.
-    sql = (
+    return (
         f"WITH {quote('killed')} AS (UPDATE {quote(meta.db_table)}"  # noqa: S608
         f" SET {column(code, 'used_at')} = %s WHERE {column(code, 'user')} = %s"
         f" AND {column(code, 'purpose')} = %s AND {column(code, 'used_at')} IS NULL)"
         f" INSERT INTO {quote(meta.db_table)} ({', '.join(quoted(f) for f in fields)})"
         f" VALUES ({', '.join(['%s'] * len(fields))})"
     )
+
+
+def _kill_and_insert(row: VerificationCode, *, now: datetime) -> None:
+    """WITH killed AS (UPDATE ... SET used_at = now WHERE <row's user and
+    purpose, live>) INSERT row: one statement. Both see the same snapshot,
+    so the new code is not among the killed."""
+    fields = [field for field in VerificationCode._meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in fields]
+    used_at = field_of(VerificationCode, "used_at").get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [used_at, row.user_id, row.purpose, *values])
+        cursor.execute(
+            _kill_and_insert_sql(connection.vendor),
+            [used_at, row.user_id, row.purpose, *values],
+        )
 
 
 def codes_kill_for_address(*, email: str, purpose: str, now: datetime) -> None:
