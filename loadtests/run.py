@@ -329,6 +329,7 @@ class Measured:
     rc: int = -1  # Locust's exit code (-1: killed at the deadline)
     rows: list[Row] = field(default_factory=list)  # every request's exact time
     hash_ms: float = 0.0  # one Argon2id hash on this machine now (0: --host)
+    hash_ms_after: float = 0.0  # the same, measured again once the load is over
     access_offset: int = 0  # the access log's size when Locust started
     seconds: float = 0.0  # how long Locust ran
     cpu_used: dict[str, float] = field(default_factory=dict)
@@ -342,6 +343,13 @@ class Measured:
     schemes: dict[str, int] = field(default_factory=dict)  # stored hashes by algorithm
     waited: float = 0.0  # seconds waited for mail after the load
     store: MailStore | None = None
+
+    @property
+    def yardstick_ms(self) -> float:
+        """The quiet hash that CPU per signup is counted in: the lower of the two
+        measurements (a host's hiccup during one of them makes a hash look
+        slower, and the signup cheaper in hashes, than it is)."""
+        return min((ms for ms in (self.hash_ms, self.hash_ms_after) if ms), default=0.0)
 
 
 def run_once(args: argparse.Namespace) -> tuple[int, list[Check]]:
@@ -357,6 +365,7 @@ def run_once(args: argparse.Namespace) -> tuple[int, list[Check]]:
         measured.warmed = warmed
         if stack is not None:
             collect_mail(measured, stack, args.mail_wait)
+            measured.hash_ms_after = one_hash_ms()
     finally:
         if stack is not None:
             stack.stop()
@@ -448,7 +457,9 @@ def conclude(args: argparse.Namespace, m: Measured) -> tuple[int, list[Check]]:
     point = point_figures(args, m, cpu_ms)
     lines += [
         cpu.usage_line(m.cpu_used, CORES),
-        cpu.per_signup_line(cpu_ms, m.hash_ms, accepted, loaded_hash),
+        cpu.per_signup_line(cpu_ms, m.yardstick_ms, accepted, loaded_hash),
+        f"one Argon2id hash on the quiet machine: {m.hash_ms:.1f} ms before the load,"
+        f" {m.hash_ms_after:.1f} ms after it; the CPU per signup counts in the lower",
         dbstats.per_signup_line(costs),
         f"machine load average (1/5/15 min): before {fmt_load(m.load_before)},"
         f" after {fmt_load(m.load_after)}; locust ran {m.seconds:.0f} s",
@@ -463,7 +474,8 @@ def conclude(args: argparse.Namespace, m: Measured) -> tuple[int, list[Check]]:
     print(text)
     (args.results / "summary.txt").write_text(text + "\n")
     figures.update(
-        cpu=m.cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=m.hash_ms, per_signup=costs,
+        cpu=m.cpu_used, cpu_ms_per_signup=cpu_ms, hash_ms=m.yardstick_ms,
+        hash_ms_before=m.hash_ms, hash_ms_after=m.hash_ms_after, per_signup=costs,
         hash_ms_under_load=loaded_hash[0] if loaded_hash else None,
         load_before=m.load_before, load_after=m.load_after, ok=ok,
         checks=[asdict(c) for c in checks], point=point,
@@ -491,7 +503,9 @@ def point_figures(args: argparse.Namespace, m: Measured, cpu_ms: dict[str, float
         "signups": len(signup),
         "signup_ms": dict(zip(PCTS, p50_p95_p99(signup), strict=True)) if signup else None,
         "inbox_p95_ms": percentile(inbox, 95) if inbox else None,
-        "cpu_hashes_per_signup": total / m.hash_ms if total is not None and m.hash_ms else None,
+        "cpu_hashes_per_signup": (
+            total / m.yardstick_ms if total is not None and m.yardstick_ms else None
+        ),
     }
 
 

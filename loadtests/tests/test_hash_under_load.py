@@ -1,6 +1,7 @@
 """The runner's second yardstick: one web hash's CPU under the run's own load."""
 
 from loadtests import cpu, dbstats
+from loadtests.run import Measured
 
 EXPOSITION = """\
 # HELP payshift_password_hash_cpu_seconds CPU time of one password hash.
@@ -42,3 +43,10 @@ def test_per_signup_line_gives_both_yardsticks():
     assert "one hash took 22.0 ms of CPU in the web (mean of 1000)" in line
     assert line.endswith("so the total is 2.00 of those")
     assert "under this load" not in cpu.per_signup_line(cpu_ms, 20.0, 1000)
+
+
+def test_the_quiet_yardstick_is_the_lower_of_before_and_after():
+    assert Measured(hash_ms=25.9, hash_ms_after=19.6).yardstick_ms == 19.6
+    assert Measured(hash_ms=18.4, hash_ms_after=20.4).yardstick_ms == 18.4
+    assert Measured(hash_ms=20.0).yardstick_ms == 20.0  # not measured after (--host)
+    assert Measured().yardstick_ms == 0.0
