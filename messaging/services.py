@@ -53,10 +53,18 @@ def _through_blips(func: Callable[[], T], *, outbox_id: int) -> T:
     return func()
 
 
-def _user_fk() -> tuple[ForeignKey, type[Model]]:
-    """Outbox.user and its model (settings.AUTH_USER_MODEL: messaging imports no app)."""
+@functools.cache
+def _load_shape() -> tuple[ForeignKey, type[Model], list[Field], list[Field]]:
+    """Outbox.user, its model (settings.AUTH_USER_MODEL: messaging imports no
+    app), and the columns the claim loads of each: the outbox's, the user's."""
     user_field = cast(ForeignKey, field_of(Outbox, "user"))
-    return user_field, cast(type[Model], user_field.related_model)
+    user_model = cast(type[Model], user_field.related_model)
+    return (
+        user_field,
+        user_model,
+        list(Outbox._meta.concrete_fields),
+        list(user_model._meta.concrete_fields),
+    )
 
 
 @functools.cache
@@ -80,10 +88,8 @@ def _claim_sql(vendor: str, count: int) -> str:
 def _claim_and_load_sql(vendor: str, count: int) -> str:
     """PostgreSQL: the claim in a WITH, its RETURNING joined to the users."""
     quote = connection.ops.quote_name
-    user_field, user_model = _user_fk()
+    user_field, user_model, outbox_fields, user_fields = _load_shape()
     outbox_table, user_table = Outbox._meta.db_table, user_model._meta.db_table
-    outbox_fields = list(Outbox._meta.concrete_fields)
-    user_fields = list(user_model._meta.concrete_fields)
     # Only quoted names from _meta are interpolated; the values are bound.
     return (
         f"WITH {quote('claimed')} AS ({_claim_sql(vendor, count)}"  # noqa: S608
@@ -117,9 +123,7 @@ def _claim_and_load(count: int, params: list) -> list[Outbox]:
         values = cursor.fetchall()
     if not values:
         return []
-    _, user_model = _user_fk()
-    outbox_fields = list(Outbox._meta.concrete_fields)
-    user_fields = list(user_model._meta.concrete_fields)
+    _, user_model, outbox_fields, user_fields = _load_shape()
     compiler = Outbox.objects.none().query.get_compiler(connection=connection)
     selected = [field.get_col(Outbox._meta.db_table) for field in outbox_fields]
     selected += [field.get_col(user_model._meta.db_table) for field in user_fields]
@@ -174,12 +178,18 @@ def outbox_claim(*, outbox_id: int) -> Outbox | None:
     return rows[0] if rows else None
 
 
+FINISH = ("state", "sent_at", "last_error")  # what finishing a row sets
+
+
+def _finish(now: datetime) -> dict:
+    """FINISH's values: SENT, now, no error (the sent mark and _notify's finish)."""
+    return dict(zip(FINISH, (Outbox.State.SENT, now, ""), strict=True))
+
+
 def outbox_mark_sent(*, row: Outbox) -> None:
     sent_at = timezone.now()
     _through_blips(
-        lambda: Outbox.objects.filter(pk=row.pk).update(
-            state=Outbox.State.SENT, sent_at=sent_at, last_error=""
-        ),
+        lambda: Outbox.objects.filter(pk=row.pk).update(**_finish(sent_at)),
         outbox_id=row.pk,
     )
     delivery_observe(row.kind, row.created_at, sent_at)
@@ -270,9 +280,6 @@ def _notice_select(
     return query.get_compiler(connection=connection).as_sql()
 
 
-FINISH = ("state", "sent_at", "last_error")  # what finishing a row sets
-
-
 @functools.cache
 def _notify_sql(vendor: str) -> tuple[list[Field], str, str]:
     """The notification fields an INSERT writes (every NOT NULL column; the
@@ -305,7 +312,7 @@ def _notify(row: Outbox) -> None:
     """
     notices = kind_get(row.kind).handler(row.user, row.context)
     now = timezone.now()
-    finish = dict(zip(FINISH, (Outbox.State.SENT, now, ""), strict=True))
+    finish = _finish(now)
     if not notices:
         Outbox.objects.filter(pk=row.pk).update(**finish)
         return

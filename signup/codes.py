@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -70,13 +71,14 @@ def verification_code_issue(*, user: User, purpose: str) -> str:
 
 
 @functools.cache
-def _kill_and_insert_sql(vendor: str) -> str:
-    """PostgreSQL's one statement for _kill_and_insert (built from _meta once)."""
+def _kill_and_insert_sql(vendor: str) -> tuple[list[Field], str]:
+    """The columns a code's INSERT writes, and PostgreSQL's one statement for
+    _kill_and_insert (built from _meta once)."""
     meta, code = VerificationCode._meta, VerificationCode
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     # Only quoted names from _meta and placeholders are interpolated.
-    return (
+    return fields, (
         f"WITH {quote('killed')} AS (UPDATE {quote(meta.db_table)}"  # noqa: S608
         f" SET {column(code, 'used_at')} = %s WHERE {column(code, 'user')} = %s"
         f" AND {column(code, 'purpose')} = %s AND {column(code, 'used_at')} IS NULL)"
@@ -89,14 +91,11 @@ def _kill_and_insert(row: VerificationCode, *, now: datetime) -> None:
     """WITH killed AS (UPDATE ... SET used_at = now WHERE <row's user and
     purpose, live>) INSERT row: one statement. Both see the same snapshot,
     so the new code is not among the killed."""
-    fields = [field for field in VerificationCode._meta.concrete_fields if not field.primary_key]
+    fields, sql = _kill_and_insert_sql(connection.vendor)
     values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in fields]
     used_at = field_of(VerificationCode, "used_at").get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _kill_and_insert_sql(connection.vendor),
-            [used_at, row.user_id, row.purpose, *values],
-        )
+        cursor.execute(sql, [used_at, row.user_id, row.purpose, *values])
 
 
 def codes_kill_for_address(*, email: str, purpose: str, now: datetime) -> None:
